@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs everything rmscore needs to build and test on Debian 12 (run as root, or with sudo available).
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+PACKAGES=(
+  build-essential cmake pkg-config            # toolchain
+  libopenmpi-dev openmpi-bin                  # MPI pipeline
+  libopenblas-dev                             # sgemm
+  libhdf5-dev hdf5-tools                      # datasets and results
+  libcjson-dev                                # config.json, safetensors headers, JSONL
+  libpcre2-dev                                # tokenizer regex
+  python3 python3-numpy python3-h5py python3-jinja2  # test references (/usr/bin/python3)
+)
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
+echo "rmscore: dependencies installed"

@@ -1,0 +1,172 @@
+/* Unit tests of src/model.c + src/forward.c on small generated checkpoints: slicing the layers,
+ * packing sequences, and what a model loader must refuse. (Exactness against an independent float64
+ * implementation is tests/reference/test_forward.py.) */
+#include "check.h"
+#include "src/forward.h"
+#include "src/model.h"
+#include "src/testmodel.h"
+
+#include <stdint.h>
+#include <unistd.h>
+
+static const char *write_model(const char *name, int64_t layers, int64_t shards, rms_dtype dt) {
+    static char dir[4096];
+    snprintf(dir, sizeof dir, "%s", check_tmpdir(name));
+    rms_testmodel_opts o;
+    rms_testmodel_defaults(&o);
+    o.config.n_layers = layers;
+    o.config.vocab_size = 500;
+    o.n_shards = shards;
+    o.dtype = dt;
+    rms_err err;
+    if (rms_testmodel_write(dir, &o, &err) != RMS_OK) {
+        fprintf(stderr, "write_model: %s\n", err.msg);
+        exit(2);
+    }
+    return dir;
+}
+
+static void make_ids(int32_t *ids, int64_t n, uint64_t salt) {
+    for (int64_t i = 0; i < n; i++) ids[i] = (int32_t)((i * 7919 + salt * 104729) % 500);
+}
+
+static void test_running_layers_in_two_slices_equals_running_them_at_once(void) {
+    const char *dir = write_model("forward-slices", 4, 2, RMS_DTYPE_BF16);
+    rms_err err;
+    rms_model full, first, second;
+    CHECK_EQ_INT(rms_model_load(&full, dir, 0, -1, &err), RMS_OK);
+    CHECK_EQ_INT(rms_model_load(&first, dir, 0, 1, &err), RMS_OK);
+    CHECK_EQ_INT(rms_model_load(&second, dir, 1, 4, &err), RMS_OK);
+    CHECK(first.has_embed && !first.has_head && !second.has_embed && second.has_head);
+    enum { N = 37 };
+    int32_t ids[N];
+    make_ids(ids, N, 1);
+    const int64_t offsets[3] = {0, 20, N};
+    const rms_batch b = {.n_seqs = 2, .offsets = offsets};
+    float scores_full[2], scores_split[2];
+    rms_workspace ws;
+    rms_workspace_init(&ws, RMS_COMPUTE_FP32);
+    CHECK_EQ_INT(rms_forward_all(&full, &ws, &b, ids, scores_full, &err), RMS_OK);
+    float *hidden = malloc(sizeof(float) * N * 64); // (N, hidden)
+    CHECK_EQ_INT(rms_forward_embed(&first, ids, N, hidden, &err), RMS_OK);
+    CHECK_EQ_INT(rms_forward_layers(&first, &ws, 0, 1, &b, hidden, &err), RMS_OK);
+    CHECK_EQ_INT(rms_forward_layers(&second, &ws, 1, 3, &b, hidden, &err), RMS_OK);
+    CHECK_EQ_INT(rms_forward_layers(&second, &ws, 3, 4, &b, hidden, &err), RMS_OK);
+    CHECK_EQ_INT(rms_forward_score(&second, &b, hidden, scores_split, &err), RMS_OK);
+    CHECK(scores_full[0] == scores_split[0] && scores_full[1] == scores_split[1]);
+    CHECK(scores_full[0] != scores_full[1]);
+    CHECK_EQ_INT(rms_forward_layers(&second, &ws, 0, 1, &b, hidden, &err), RMS_ERR_ARG);
+    free(hidden);
+    rms_workspace_free(&ws);
+    rms_model_free(&full);
+    rms_model_free(&first);
+    rms_model_free(&second);
+}
+
+static void test_packed_sequences_score_as_if_each_were_alone(void) {
+    const char *dir = write_model("forward-packing", 2, 1, RMS_DTYPE_F32);
+    rms_err err;
+    rms_model m;
+    CHECK_EQ_INT(rms_model_load(&m, dir, 0, -1, &err), RMS_OK);
+    enum { N = 300 };
+    int32_t ids[N];
+    make_ids(ids, N, 3);
+    const int64_t offsets[4] = {0, 1, 150, N}; // lengths 1, 149, 150 (crosses the 128-row attention block)
+    const rms_batch packed = {.n_seqs = 3, .offsets = offsets};
+    float packed_scores[3];
+    rms_workspace ws;
+    rms_workspace_init(&ws, RMS_COMPUTE_FP32);
+    CHECK_EQ_INT(rms_forward_all(&m, &ws, &packed, ids, packed_scores, &err), RMS_OK);
+    for (int s = 0; s < 3; s++) {
+        const int64_t one[2] = {0, offsets[s + 1] - offsets[s]};
+        const rms_batch alone = {.n_seqs = 1, .offsets = one};
+        float score;
+        CHECK_EQ_INT(rms_forward_all(&m, &ws, &alone, ids + offsets[s], &score, &err), RMS_OK);
+        CHECK_NEAR(score, packed_scores[s], 1e-5 * fmax(1.0, fabs(score)));
+    }
+    rms_workspace_free(&ws);
+    rms_model_free(&m);
+}
+
+static void test_an_id_outside_the_vocabulary_is_an_input_error(void) {
+    const char *dir = write_model("forward-badid", 1, 1, RMS_DTYPE_BF16);
+    rms_err err;
+    rms_model m;
+    CHECK_EQ_INT(rms_model_load(&m, dir, 0, -1, &err), RMS_OK);
+    const int32_t ids[3] = {1, 500, 2};
+    const int64_t offsets[2] = {0, 3};
+    const rms_batch b = {.n_seqs = 1, .offsets = offsets};
+    float score;
+    rms_workspace ws;
+    rms_workspace_init(&ws, RMS_COMPUTE_FP32);
+    CHECK_EQ_INT(rms_forward_all(&m, &ws, &b, ids, &score, &err), RMS_ERR_INPUT);
+    CHECK_CONTAINS(err.msg, "500");
+    const int64_t empty[3] = {0, 2, 2};
+    const rms_batch bad = {.n_seqs = 2, .offsets = empty};
+    CHECK_EQ_INT(rms_forward_all(&m, &ws, &bad, ids, &score, &err), RMS_ERR_INPUT);
+    rms_workspace_free(&ws);
+    rms_model_free(&m);
+}
+
+static void test_a_checkpoint_missing_a_layer_names_the_missing_tensor(void) {
+    const char *dir = write_model("forward-missing-layer", 2, 1, RMS_DTYPE_BF16);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    rms_config c;
+    rms_err err;
+    CHECK_EQ_INT(rms_config_load(&c, dir, &err), RMS_OK);
+    c.n_layers = 3; // the config now promises a layer the weights lack
+    CHECK_EQ_INT(rms_config_write(&c, dir, 128000, 128001, &err), RMS_OK);
+    rms_model m;
+    CHECK_EQ_INT(rms_model_load(&m, dir, 0, 2, &err), RMS_OK); // layers 0-1 exist
+    rms_model_free(&m);
+    CHECK(rms_model_load(&m, dir, 0, -1, &err) != RMS_OK);
+    CHECK_CONTAINS(err.msg, "model.layers.2.");
+    CHECK_EQ_INT(rms_model_load(&m, dir, 2, 5, &err), RMS_ERR_ARG);
+}
+
+static void test_a_slice_touches_only_the_shards_holding_its_tensors(void) {
+    const char *dir = write_model("forward-lazy-shards", 4, 6, RMS_DTYPE_BF16);
+    rms_err err;
+    rms_model m;
+    CHECK_EQ_INT(rms_model_load(&m, dir, 1, 2, &err), RMS_OK);
+    CHECK(m.ckpt.sharded && m.ckpt.n_files == 6);
+    int opened = 0;
+    for (int i = 0; i < m.ckpt.n_files; i++) opened += m.ckpt.files[i].fd >= 0;
+    CHECK(opened >= 1 && opened < 6);
+    CHECK(rms_model_slice_bytes(&m) == (int64_t)2 * (64 * 64 * 2 + 2 * 32 * 64 + 3 * 128 * 64));
+    rms_model_free(&m);
+}
+
+static void test_bf16_compute_stays_close_to_fp32(void) {
+    const char *dir = write_model("forward-bf16", 2, 1, RMS_DTYPE_BF16);
+    rms_err err;
+    rms_model m;
+    CHECK_EQ_INT(rms_model_load(&m, dir, 0, -1, &err), RMS_OK);
+    enum { N = 50 };
+    int32_t ids[N];
+    make_ids(ids, N, 5);
+    const int64_t offsets[2] = {0, N};
+    const rms_batch b = {.n_seqs = 1, .offsets = offsets};
+    float s32, s16;
+    rms_workspace w32, w16;
+    rms_workspace_init(&w32, RMS_COMPUTE_FP32);
+    rms_workspace_init(&w16, RMS_COMPUTE_BF16);
+    CHECK_EQ_INT(rms_forward_all(&m, &w32, &b, ids, &s32, &err), RMS_OK);
+    CHECK_EQ_INT(rms_forward_all(&m, &w16, &b, ids, &s16, &err), RMS_OK);
+    CHECK(s32 != s16);
+    CHECK_NEAR(s16, s32, 0.05 * fmax(1.0, fabs(s32)));
+    rms_workspace_free(&w32);
+    rms_workspace_free(&w16);
+    rms_model_free(&m);
+}
+
+int main(void) {
+    RUN(test_running_layers_in_two_slices_equals_running_them_at_once);
+    RUN(test_packed_sequences_score_as_if_each_were_alone);
+    RUN(test_an_id_outside_the_vocabulary_is_an_input_error);
+    RUN(test_a_checkpoint_missing_a_layer_names_the_missing_tensor);
+    RUN(test_a_slice_touches_only_the_shards_holding_its_tensors);
+    RUN(test_bf16_compute_stays_close_to_fp32);
+    return check_summary();
+}
