@@ -93,7 +93,9 @@ for r in $(seq "$REPEATS"); do
     if [[ -z $BEST ]] || "$PY" -c "import sys; sys.exit(0 if $t < $BEST else 1)"; then BEST=$t; fi
 done
 [[ $(wc -l <"$BENCH_DIR/scores.txt") -eq $SEQS ]] || { echo "bench-score-ids: expected $SEQS scores" >&2; exit 1; }
-echo "   kernels: $(grep -o 'OpenBLAS [^,]*' "$BENCH_DIR/score-ids.err" | head -n 1)"
+KERNELS=$(sed -n 's/.*threads, \(OpenBLAS .*\), compute.*/\1/p' "$BENCH_DIR/score-ids.err" | head -n 1)
+CORE=$(printf '%s\n' "$KERNELS" | awk '{print $2}')
+echo "   kernels: $KERNELS"
 
 SGEMM=
 if [[ -x $BENCH_SGEMM ]]; then
@@ -121,8 +123,9 @@ EOF
 
 # ---------------------------------------------------------------- optional PyTorch baseline
 if "$PY" -c 'import torch' 2>/dev/null; then
-    echo "== PyTorch baseline (fp32, $THREADS threads, same checkpoint and ids)"
-    "$PY" "$HERE/torch_baseline.py" --model "$MODEL" --ids "$IDS" --threads "$THREADS" \
+    # torch gets the same OpenBLAS kernels rmscore runs with (a fair baseline)
+    echo "== PyTorch baseline (fp32, $THREADS threads, same checkpoint and ids, OPENBLAS_CORETYPE=${CORE:-unset})"
+    OPENBLAS_CORETYPE=${CORE:-${OPENBLAS_CORETYPE:-}} "$PY" "$HERE/torch_baseline.py" --model "$MODEL" --ids "$IDS" --threads "$THREADS" \
         --repeats "$REPEATS" | tail -n 1
 else
     echo "== PyTorch baseline skipped (python3 cannot import torch)"

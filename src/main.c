@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "dtype.h"
 #include "forward.h"
+#include "memstat.h"
 #include "model.h"
 #include "status.h"
 #include "testmodel.h"
@@ -304,10 +305,15 @@ static rms_status run_score_ids(int argc, char **argv, rms_err *err) {
     const double t1 = now_seconds();
     st = score_stream(&m, &ws, &o, &n_lines, &n_tokens, err);
     const double t2 = now_seconds();
-    if (st == RMS_OK && !o.quiet)
-        fprintf(stderr, "rmscore: score-ids: %lld sequences, %lld tokens in %.3f s (%.1f tokens/s; load %.3f s)\n",
+    if (st == RMS_OK && !o.quiet) {
+        rms_memstat mem;
+        rms_memstat_read(&mem);
+        fprintf(stderr,
+                "rmscore: score-ids: %lld sequences, %lld tokens in %.3f s (%.1f tokens/s; load %.3f s); "
+                "peak RSS %.1f MiB (private %.1f MiB, mapped weights %.1f MiB)\n",
                 (long long)n_lines, (long long)n_tokens, t2 - t1, t2 > t1 ? (double)n_tokens / (t2 - t1) : 0.0,
-                t1 - t0);
+                t1 - t0, mem.peak_rss_kb / 1024.0, mem.rss_anon_kb / 1024.0, mem.rss_file_kb / 1024.0);
+    }
     rms_workspace_free(&ws);
     rms_model_free(&m);
     return st;
