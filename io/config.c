@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "config.h"
+#include "textfile.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -299,32 +300,11 @@ rms_status rms_config_parse(rms_config *c, const char *json_text, const char *or
 
 /* ---------------------------------------------------------------- files */
 
-static rms_status read_text(const char *path, char **out, rms_err *err) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return rms_fail(err, RMS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    char buf[4096];
-    size_t n;
-    int ok = mem != NULL;
-    while (ok && (n = fread(buf, 1, sizeof buf, fp)) > 0) ok = fwrite(buf, 1, n, mem) == n;
-    ok = ok && !ferror(fp);
-    if (mem) ok = (fclose(mem) == 0) && ok;
-    fclose(fp);
-    if (!ok) {
-        free(text);
-        return rms_fail(err, RMS_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-    }
-    *out = text;
-    return RMS_OK;
-}
-
 rms_status rms_config_load(rms_config *c, const char *dir, rms_err *err) {
     char *path = NULL, *text = NULL;
     if (asprintf(&path, "%s/%s", dir, CONFIG_NAME) < 0)
         return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
-    rms_status st = read_text(path, &text, err);
+    rms_status st = rms_read_text_file(path, &text, NULL, err);
     if (st == RMS_OK) st = rms_config_parse(c, text, path, err);
     free(text);
     free(path);

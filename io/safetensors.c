@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "safetensors.h"
+#include "textfile.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -347,30 +348,6 @@ static rms_status open_single(st_checkpoint *ck, const char *path, rms_err *err)
     return st;
 }
 
-static rms_status read_text(const char *path, char **out, rms_err *err) {
-    struct stat sb;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return rms_fail(err, RMS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    int regular = fstat(fileno(fp), &sb) == 0 && S_ISREG(sb.st_mode);
-    off_t n = regular ? sb.st_size : 0;
-    char *text = regular ? malloc((size_t)n + 1) : NULL;
-    rms_status st = RMS_OK;
-    if (!regular)
-        st = rms_fail(err, RMS_ERR_IO, "%s: not a regular file", path);
-    else if (!text)
-        st = rms_fail(err, RMS_ERR_NOMEM, "%s: out of memory", path);
-    else if (fread(text, 1, (size_t)n, fp) != (size_t)n)
-        st = rms_fail(err, RMS_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-    fclose(fp);
-    if (st != RMS_OK) {
-        free(text);
-        return st;
-    }
-    text[n] = '\0';
-    *out = text;
-    return RMS_OK;
-}
-
 typedef struct index_entry {
     const char *name; /* borrowed from the parsed JSON */
     int file;
@@ -434,7 +411,7 @@ static rms_status check_shards_exist(const st_checkpoint *ck, rms_err *err) {
 
 static rms_status open_index(st_checkpoint *ck, const char *path, rms_err *err) {
     char *text = NULL;
-    rms_status st = read_text(path, &text, err);
+    rms_status st = rms_read_text_file(path, &text, NULL, err);
     if (st != RMS_OK) return st;
     cJSON *root = cJSON_Parse(text);
     free(text);

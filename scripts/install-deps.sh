@@ -15,4 +15,10 @@ PACKAGES=(
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
+# Node.js runs the Hugging Face tokenizers reference in the tests (npm packages pinned in package-lock.json)
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+cd "$(dirname "$0")/.."
+npm ci --no-audit --no-fund --loglevel=error >/dev/null
 echo "rmscore: dependencies installed"

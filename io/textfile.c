@@ -1,0 +1,35 @@
+#define _GNU_SOURCE
+#include "textfile.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+rms_status rms_read_text_file(const char *path, char **out, size_t *len, rms_err *err) {
+    *out = NULL;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return rms_fail(err, RMS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(fp);
+        return rms_fail(err, RMS_ERR_IO, "%s: not a regular file", path);
+    }
+    const size_t n = (size_t)sb.st_size;
+    char *text = malloc(n + 1);
+    rms_status st = RMS_OK;
+    if (!text)
+        st = rms_fail(err, RMS_ERR_NOMEM, "%s: out of memory", path);
+    else if (fread(text, 1, n, fp) != n || ferror(fp))
+        st = rms_fail(err, RMS_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    fclose(fp);
+    if (st != RMS_OK) {
+        free(text);
+        return st;
+    }
+    text[n] = '\0';
+    *out = text;
+    if (len) *len = n;
+    return RMS_OK;
+}

@@ -1,0 +1,151 @@
+"""common.py — helpers shared by the tokenizer parity tests (PASS/FAIL bookkeeping, running commands,
+the HF reference through node)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+HF_JS = os.path.join(HERE, "hf_reference.js")
+MAX_SHOWN = 10
+
+RESULTS = []
+
+
+def record(name, ok, detail=""):
+    RESULTS.append((name, bool(ok)))
+    line = "%s: %s" % ("PASS" if ok else "FAIL", name)
+    if detail:
+        line += " -- " + detail
+    print(line, flush=True)
+    return ok
+
+
+def finish():
+    npass = sum(1 for _, ok in RESULTS if ok)
+    nfail = len(RESULTS) - npass
+    if nfail:
+        print("failed checks: " + ", ".join(n for n, ok in RESULTS if not ok))
+    print("%d passed, %d failed" % (npass, nfail), flush=True)
+    return 1 if nfail else 0
+
+
+def run(cmd, stdin_bytes=b"", timeout=900, env=None):
+    """Runs cmd with bytes on stdin; returns (rc, stdout bytes, stderr text, seconds)."""
+    t0 = time.time()
+    p = subprocess.run(cmd, input=stdin_bytes, capture_output=True, timeout=timeout, env=env)
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace"), time.time() - t0
+
+
+def find_node():
+    node = shutil.which("node") or shutil.which("nodejs")
+    if not node:
+        raise SystemExit("FAIL: node not found on PATH (install Debian's nodejs + npm, run `npm ci` in the repo root)")
+    return node
+
+
+def check_node_modules(node_modules):
+    need = [os.path.join(node_modules, "@anush008", "tokenizers", "index.js"),
+            os.path.join(node_modules, "@lenml", "tokenizer-llama3_1", "models", "tokenizer.json")]
+    for p in need:
+        if not os.path.exists(p):
+            raise SystemExit("FAIL: %s missing (run `npm ci` in the repo root)" % p)
+
+
+def node_env(node_modules):
+    env = dict(os.environ)
+    env["NODE_PATH"] = node_modules
+    return env
+
+
+def hf_encode(node_modules, tokenizer_json, strings_jsonl, special, n_expected):
+    """HF ids for every line of strings_jsonl (list of lists)."""
+    cmd = [find_node(), HF_JS, "encode", tokenizer_json, "special" if special else "no-special", strings_jsonl]
+    rc, out, err, _ = run(cmd, env=node_env(node_modules))
+    if rc != 0:
+        raise SystemExit("FAIL: HF reference failed (rc %d): %s" % (rc, err.strip()[-2000:]))
+    ids = [json.loads(l) for l in out.decode("utf-8").splitlines()]
+    if len(ids) != n_expected:
+        raise SystemExit("FAIL: HF reference printed %d lines for %d inputs" % (len(ids), n_expected))
+    return ids
+
+
+def parse_id_lines(out_bytes):
+    """rmscore's stdout → list of id lists (None for a line that is not a JSON array of ints)."""
+    res = []
+    text = out_bytes.decode("utf-8", "replace")
+    for l in text.splitlines():
+        try:
+            v = json.loads(l)
+            if not (isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)):
+                v = None
+        except ValueError:
+            v = None
+        res.append(v)
+    return res
+
+
+def short(ids, limit=60):
+    if ids is None:
+        return "None"
+    s = json.dumps(ids)
+    if len(ids) > limit:
+        s = json.dumps(ids[:limit])[:-1] + ", ... (%d ids)]" % len(ids)
+    return s
+
+
+def first_diff(a, b):
+    if a is None or b is None:
+        return 0
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return i
+    return min(len(a), len(b))
+
+
+def compare(name, inputs, hf, ours, describe=repr):
+    """Compares id lists item by item; prints the first MAX_SHOWN mismatches; records one check."""
+    bad = []
+    for i, inp in enumerate(inputs):
+        got = ours[i] if i < len(ours) else None
+        if got != hf[i]:
+            bad.append(i)
+    if len(ours) != len(hf):
+        print("  %s: rmscore printed %d lines for %d inputs" % (name, len(ours), len(hf)))
+    for i in bad[:MAX_SHOWN]:
+        got = ours[i] if i < len(ours) else None
+        d = first_diff(hf[i], got)
+        text = describe(inputs[i])
+        if len(text) > 400:
+            text = text[:400] + "...(%d chars)" % len(text)
+        print("  mismatch #%d (input line %d): %s" % (bad.index(i) + 1, i + 1, text))
+        print("    HF      : %s" % short(hf[i]))
+        print("    rmscore : %s" % short(got))
+        print("    first difference at index %d" % d)
+    return record(name, not bad and len(ours) == len(hf),
+                  "%d/%d equal" % (len(inputs) - len(bad), len(inputs)))
+
+
+def error_line_ok(rc, err, line_no):
+    """Non-zero exit and a one-line `rmscore: error: ... line N ...` message on stderr."""
+    lines = [l for l in err.splitlines() if l.strip()]
+    err_lines = [l for l in lines if l.startswith("rmscore: error:")]
+    import re
+    named = any(re.search(r"\bline %d\b" % line_no, l) for l in err_lines)
+    ok = rc != 0 and len(err_lines) == 1 and named
+    return ok, "rc=%d stderr=%r" % (rc, err.strip()[-300:])
+
+
+def write_bytes(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def ensure_sys_path():
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
