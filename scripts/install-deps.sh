@@ -10,6 +10,7 @@ PACKAGES=(
   libhdf5-dev hdf5-tools                      # datasets and results
   libcjson-dev                                # config.json, safetensors headers, JSONL
   libpcre2-dev                                # tokenizer regex
+  libssl-dev                                  # SHA-256 (libcrypto) for provenance hashes
   python3 python3-numpy python3-h5py python3-jinja2  # test references (/usr/bin/python3)
 )
 export DEBIAN_FRONTEND=noninteractive

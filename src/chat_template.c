@@ -17,7 +17,13 @@ static const char *const TULU_TEMPLATE =
     "eos_token + '\\n' }}{% else %}{{ '<|assistant|>\\n'  + message['content'] + eos_token }}{% endif %}{% endif "
     "%}{% if loop.last and add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}{% endfor %}";
 
+/* Meta's file has real newlines inside the Jinja string literals; both spellings render the same. */
 static const char *const LLAMA3_TEMPLATE =
+    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
+    "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + "
+    "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% "
+    "endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
+static const char *const LLAMA3_TEMPLATE_ESCAPED =
     "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
     "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + "
     "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% "
@@ -89,7 +95,8 @@ rms_status rms_chat_template_load(rms_chat_template *ct, const char *dir, const 
             const cJSON *tpl = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
             if (cJSON_IsString(tpl) && strcmp(tpl->valuestring, TULU_TEMPLATE) == 0)
                 ct->kind = RMS_TEMPLATE_TULU;
-            else if (cJSON_IsString(tpl) && strcmp(tpl->valuestring, LLAMA3_TEMPLATE) == 0)
+            else if (cJSON_IsString(tpl) && (strcmp(tpl->valuestring, LLAMA3_TEMPLATE) == 0 ||
+                                             strcmp(tpl->valuestring, LLAMA3_TEMPLATE_ESCAPED) == 0))
                 ct->kind = RMS_TEMPLATE_LLAMA3;
             else
                 st = rms_fail(err, RMS_ERR_UNSUPPORTED,

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include "blas.h"
 #include "chat_template.h"
 #include "cli.h"
+#include "commands.h"
 #include "dtype.h"
 #include "forward.h"
 #include "memstat.h"
@@ -36,6 +38,10 @@ static const char *const usage_main =
     "  score-ids         score token-id sequences read from stdin (single process)\n"
     "  tokenize          text (JSON strings) to token ids, as Hugging Face tokenizers\n"
     "  render            conversations to token ids through the chat template, as apply_chat_template\n"
+    "  prepare           preference JSONL -> HDF5 dataset (rendered + tokenized pairs)\n"
+    "  score             score a prepared dataset -> HDF5 results (incremental, resumable)\n"
+    "  report            accuracy overall and per source, margins\n"
+    "  export            scores as JSONL or CSV\n"
     "\n"
     "Run 'rmscore <command> --help' for the options of a command.\n"
     "Environment: RMSCORE_BLAS_CORE=auto|keep|<OpenBLAS core> (default auto: pick the fastest\n"
@@ -472,6 +478,24 @@ static rms_status run_render(int argc, char **argv, rms_err *err) {
 
 /* ------------------------------------------------------------------ main */
 
+static volatile sig_atomic_t stop_requested = 0;
+
+static void on_stop_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+/* SIGINT/SIGTERM (Ctrl-C, Slurm's time limit or preemption) ask long jobs to stop after the work in
+ * flight is saved. */
+static void install_stop_handlers(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 int main(int argc, char **argv) {
     rms_blas_restart_if_slow(argv);
     rms_err err = {{0}};
@@ -492,6 +516,19 @@ int main(int argc, char **argv) {
         st = run_tokenize(argc, argv, &err);
     else if (strcmp(argv[1], "render") == 0)
         st = run_render(argc, argv, &err);
+    else if (strcmp(argv[1], "prepare") == 0)
+        st = rms_cmd_prepare(argc, argv, &err);
+    else if (strcmp(argv[1], "score") == 0) {
+        install_stop_handlers();
+        st = rms_cmd_score(argc, argv, &stop_requested, &err);
+        if (st != RMS_OK && stop_requested) {
+            fprintf(stderr, "rmscore: error: %s\n", err.msg);
+            return 3;
+        }
+    } else if (strcmp(argv[1], "report") == 0)
+        st = rms_cmd_report(argc, argv, &err);
+    else if (strcmp(argv[1], "export") == 0)
+        st = rms_cmd_export(argc, argv, &err);
     else
         st = rms_fail(&err, RMS_ERR_ARG, "unknown command '%s' (see rmscore --help)", argv[1]);
     if (st != RMS_OK) {

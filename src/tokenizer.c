@@ -210,6 +210,29 @@ static rms_status load_model(rms_tokenizer *t, const cJSON *root, rms_err *err) 
     return st != RMS_OK ? st : load_merges(t, model, err);
 }
 
+/* The Split regex for PCRE2: \s and \S become \p{White_Space} / \P{White_Space}. HF runs the pattern
+ * with Unicode White_Space semantics; PCRE2's UCP \s also matches U+180E (Mongolian vowel separator,
+ * no longer a space since Unicode 6.3). Escapes are copied pairwise, so "\\s" stays a backslash + s.
+ * Returns a malloc'd pattern or NULL. */
+static char *pcre2_pattern_from_hf(const char *p) {
+    const size_t n = strlen(p);
+    char *out = malloc(n * 8 + 1), *o = out; // each "\s" grows to 15 bytes at most
+    if (!out) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\\' && i + 1 < n && (p[i + 1] == 's' || p[i + 1] == 'S')) {
+            o += sprintf(o, "\\%c{White_Space}", p[i + 1] == 's' ? 'p' : 'P');
+            i++;
+        } else if (p[i] == '\\' && i + 1 < n) {
+            *o++ = p[i];
+            *o++ = p[++i];
+        } else {
+            *o++ = p[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 /* Llama 3: Sequence[Split(Regex, Isolated, invert false), ByteLevel(add_prefix_space false, use_regex false)]. */
 static rms_status load_pre_tokenizer(rms_tokenizer *t, const cJSON *root, rms_err *err) {
     const cJSON *pt = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
@@ -224,7 +247,11 @@ static rms_status load_pre_tokenizer(rms_tokenizer *t, const cJSON *root, rms_er
         return rms_fail(err, RMS_ERR_UNSUPPORTED,
                         "tokenizer.json: unsupported pre_tokenizer (rmscore reads the Llama 3 one: Sequence of a Split "
                         "regex, behavior Isolated, and ByteLevel without prefix space or regex)");
-    return compile(&t->pretok, regex->valuestring, PCRE2_UTF | PCRE2_UCP, "pre_tokenizer Split", err);
+    char *pcre_pattern = pcre2_pattern_from_hf(regex->valuestring);
+    if (!pcre_pattern) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+    rms_status st = compile(&t->pretok, pcre_pattern, PCRE2_UTF | PCRE2_UCP, "pre_tokenizer Split", err);
+    free(pcre_pattern);
+    return st;
 }
 
 static int cmp_added_len_desc(const void *a, const void *b) {
@@ -361,11 +388,14 @@ static rms_status load_json(rms_tokenizer *t, const cJSON *root, rms_err *err) {
     if ((st = load_pre_tokenizer(t, root, err)) != RMS_OK) return st;
     if ((st = load_added_tokens(t, root, err)) != RMS_OK) return st;
     if ((st = load_post_processor(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), err)) != RMS_OK) return st;
-    // Rust regex \w, \s semantics for single_word / lstrip / rstrip (Unicode word chars and White_Space)
-    if ((st = compile(&t->word_start, "^\\w", PCRE2_UTF | PCRE2_UCP, "word", err)) != RMS_OK) return st;
-    if ((st = compile(&t->word_end, "\\w$", PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY, "word", err)) != RMS_OK) return st;
-    if ((st = compile(&t->space_run_start, "^\\s*", PCRE2_UTF | PCRE2_UCP, "space", err)) != RMS_OK) return st;
-    if ((st = compile(&t->space_run_end, "\\s*$", PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY, "space", err)) != RMS_OK) return st;
+    // Rust regex \w and \s, as HF uses them for single_word / lstrip / rstrip
+#define RUST_WORD "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}]"
+    const uint32_t u = PCRE2_UTF | PCRE2_UCP;
+    if ((st = compile(&t->word_start, "^" RUST_WORD, u, "word", err)) != RMS_OK) return st;
+    if ((st = compile(&t->word_end, RUST_WORD "$", u | PCRE2_DOLLAR_ENDONLY, "word", err)) != RMS_OK) return st;
+    if ((st = compile(&t->space_run_start, "^\\p{White_Space}*", u, "space", err)) != RMS_OK) return st;
+    if ((st = compile(&t->space_run_end, "\\p{White_Space}*$", u | PCRE2_DOLLAR_ENDONLY, "space", err)) != RMS_OK) return st;
+#undef RUST_WORD
     t->md = pcre2_match_data_create((uint32_t)t->n_added + 8, NULL); // one pair per added-token group
     if (!t->md) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
     return RMS_OK;
@@ -655,7 +685,7 @@ static rms_status encode_normalized_pieces(rms_tokenizer *t, const char *text, s
     return split_added(t, &t->normalized, text, len, out, encode_plain, err); // no normalizer: text unchanged
 }
 
-static rms_status check_utf8(rms_tokenizer *t, const char *text, size_t len, rms_err *err) {
+rms_status rms_tokenizer_check_utf8(rms_tokenizer *t, const char *text, size_t len, rms_err *err) {
     // PCRE2 validates UTF-8 on a match without PCRE2_NO_UTF_CHECK (the error says where)
     const int rc = pcre2_match(t->pretok, (PCRE2_SPTR)text, len, 0, 0, t->md, NULL);
     if (rc >= 0 || rc == PCRE2_ERROR_NOMATCH) return RMS_OK;
@@ -670,7 +700,7 @@ static rms_status check_utf8(rms_tokenizer *t, const char *text, size_t len, rms
 rms_status rms_tokenizer_encode(rms_tokenizer *t, const char *text, size_t len, int add_special, rms_ids *out,
                                 rms_err *err) {
     const int64_t n0 = out->n;
-    rms_status st = check_utf8(t, text, len, err);
+    rms_status st = rms_tokenizer_check_utf8(t, text, len, err);
     if (st != RMS_OK) return st;
     for (int i = 0; add_special && i < t->n_single && st == RMS_OK; i++) {
         const template_item *item = &t->single[i];

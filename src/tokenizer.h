@@ -32,6 +32,9 @@ void rms_tokenizer_free(rms_tokenizer *t);
 rms_status rms_tokenizer_encode(rms_tokenizer *t, const char *text, size_t len, int add_special, rms_ids *out,
                                 rms_err *err);
 
+/* RMS_OK if text is valid UTF-8, else RMS_ERR_INPUT naming the byte offset (what encode checks first). */
+rms_status rms_tokenizer_check_utf8(rms_tokenizer *t, const char *text, size_t len, rms_err *err);
+
 /* The id of an added token or vocabulary entry given as text (e.g. "<|end_of_text|>"), or -1. */
 int64_t rms_tokenizer_token_id(const rms_tokenizer *t, const char *token);
 

@@ -78,7 +78,10 @@ def parse_id_lines(out_bytes):
     """rmscore's stdout → list of id lists (None for a line that is not a JSON array of ints)."""
     res = []
     text = out_bytes.decode("utf-8", "replace")
-    for l in text.splitlines():
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for l in lines:
         try:
             v = json.loads(l)
             if not (isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)):
@@ -89,13 +92,17 @@ def parse_id_lines(out_bytes):
     return res
 
 
-def short(ids, limit=60):
+def short(ids, around=None, limit=60):
+    """ids as JSON; a long list is cut to a window (around the index `around`, if given)."""
     if ids is None:
         return "None"
-    s = json.dumps(ids)
-    if len(ids) > limit:
-        s = json.dumps(ids[:limit])[:-1] + ", ... (%d ids)]" % len(ids)
-    return s
+    if len(ids) <= limit:
+        return json.dumps(ids)
+    lo = 0 if around is None else max(0, around - 10)
+    hi = min(len(ids), lo + limit)
+    body = json.dumps(ids[lo:hi])[1:-1]
+    return "[%s%s%s] (%d ids, showing %d..%d)" % ("... " if lo else "", body, " ..." if hi < len(ids) else "",
+                                                  len(ids), lo, hi - 1)
 
 
 def first_diff(a, b):
@@ -107,7 +114,7 @@ def first_diff(a, b):
     return min(len(a), len(b))
 
 
-def compare(name, inputs, hf, ours, describe=repr):
+def compare(name, inputs, hf, ours, describe=repr, hint=None):
     """Compares id lists item by item; prints the first MAX_SHOWN mismatches; records one check."""
     bad = []
     for i, inp in enumerate(inputs):
@@ -116,6 +123,16 @@ def compare(name, inputs, hf, ours, describe=repr):
             bad.append(i)
     if len(ours) != len(hf):
         print("  %s: rmscore printed %d lines for %d inputs" % (name, len(ours), len(hf)))
+    if hint and bad:
+        # Mismatches without a known cause first; then a tally by cause.
+        hints = {i: hint(inputs[i]) for i in bad}
+        bad.sort(key=lambda i: (hints[i] != "", i))
+        tally = {}
+        for i in bad:
+            for h in (hints[i].split("; ") if hints[i] else ["no known cause"]):
+                key = h.split(":")[0].split(" (")[0]
+                tally[key] = tally.get(key, 0) + 1
+        print("  %s: %d mismatches; by cause: %s" % (name, len(bad), ", ".join("%s: %d" % kv for kv in sorted(tally.items()))))
     for i in bad[:MAX_SHOWN]:
         got = ours[i] if i < len(ours) else None
         d = first_diff(hf[i], got)
@@ -123,16 +140,33 @@ def compare(name, inputs, hf, ours, describe=repr):
         if len(text) > 400:
             text = text[:400] + "...(%d chars)" % len(text)
         print("  mismatch #%d (input line %d): %s" % (bad.index(i) + 1, i + 1, text))
-        print("    HF      : %s" % short(hf[i]))
-        print("    rmscore : %s" % short(got))
+        print("    HF      : %s" % short(hf[i], d))
+        print("    rmscore : %s" % short(got, d))
         print("    first difference at index %d" % d)
+        h = hint(inputs[i]) if hint else ""
+        if h:
+            print("    note: %s" % h)
     return record(name, not bad and len(ours) == len(hf),
                   "%d/%d equal" % (len(inputs) - len(bad), len(inputs)))
 
 
+def unicode_hint(text):
+    """Characters known to split the HF (Oniguruma) and PCRE2 regexes differently, if text has any."""
+    import unicodedata
+    notes = []
+    if "\u180e" in text:
+        notes.append("holds U+180E (not \\s for HF/Oniguruma, but PCRE2's \\s includes it)")
+    newer = sorted({"U+%04X" % ord(c) for c in text if unicodedata.category(c) == "Cn"
+                    and not (0xFDD0 <= ord(c) <= 0xFDEF or (ord(c) & 0xFFFE) == 0xFFFE)})
+    if newer:
+        notes.append("holds code points unassigned in Unicode %s (letters in newer Unicode?): %s"
+                     % (unicodedata.unidata_version, " ".join(newer[:8])))
+    return "; ".join(notes)
+
+
 def error_line_ok(rc, err, line_no):
     """Non-zero exit and a one-line `rmscore: error: ... line N ...` message on stderr."""
-    lines = [l for l in err.splitlines() if l.strip()]
+    lines = [l for l in err.split("\n") if l.strip()]
     err_lines = [l for l in lines if l.startswith("rmscore: error:")]
     import re
     named = any(re.search(r"\bline %d\b" % line_no, l) for l in err_lines)

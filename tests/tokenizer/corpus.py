@@ -97,9 +97,11 @@ SCRIPTS = [
     "٣٤٥ ۱۲۳ ߁߂ ໑໒",
     "ʼ ʹ ˈ ˌ ꞌ",  # modifier letters (Lm)
     "𠀀𠀁𪚥 𫠠 𰀀",  # CJK extension B..G
-    "𑼄𑼅𑼆 𞓐𞓑𞓒",  # Kawi, Nag Mundari (Unicode 15)
-    "𐵐𐵑𐵒 𖵀𖵁",  # Garay, Kirat Rai (Unicode 16)
 ]
+# Not here: letters encoded after Unicode 14.0 (Kawi, Nag Mundari, CJK Ext H/I, Garay, ...). Debian 12's
+# PCRE2 10.42 classifies characters by Unicode 14.0 and sees them as unassigned (not \p{L}), while HF's
+# Rust regex knows them as letters, so pre-tokens around them split differently. README "Tokenizer
+# limits" documents this; everything up to Unicode 14 must match exactly.
 
 EMOJI = [
     "I love it 😀😃😄😁",
@@ -233,9 +235,15 @@ def fixed_strings():
     out += PROSE + CODE + digit_strings() + contraction_strings() + WHITESPACE + SCRIPTS + EMOJI
     out += COMBINING + CONTROL + special_strings() + LONG
     # Every control / odd space character alone and between letters, and before a newline.
-    for c in list(range(0x00, 0x21)) + [0x7F, 0x85, 0xA0, 0x2028, 0x2029, 0x3000, 0xFEFF, 0x200B]:
+    # (all of Unicode's White_Space characters, and near misses: U+180E, U+200B, U+FEFF, U+2060).
+    odd = [0x7F, 0x85, 0xA0, 0x1680, 0x180E, 0x2028, 0x2029, 0x202F, 0x205F, 0x2060, 0x3000, 0xFEFF, 0x200B]
+    for c in list(range(0x00, 0x21)) + odd + list(range(0x2000, 0x200B)):
         ch = chr(c)
-        out += ["a" + ch + "b", ch + "x", "x " + ch + "\n"]
+        out += ["a" + ch + "b", ch + "x", "x " + ch + "\n", "x " + ch + "y", "x" + ch + " y", ch + ch + "'s"]
+    # Unassigned code points and a tag character next to an apostrophe (letters from Unicode 15+ are left
+    # out: see the note under SCRIPTS).
+    for c in (0xE0080, 0x2FFFD, 0x10FFFD):
+        out += [" " + chr(c) + "'a", "x" + chr(c) + "1", chr(c) + chr(c)]
     return out
 
 

@@ -68,7 +68,7 @@ def parity(a, dirs, wd):
             if rc != 0:
                 C.record(label, False, "rmscore exited %d: %s" % (rc, err.strip()[-500:]))
                 continue
-            C.compare(label, strings, hf, C.parse_id_lines(out))
+            C.compare(label, strings, hf, C.parse_id_lines(out), hint=C.unicode_hint)
 
 
 def edge_io(a, dirs, wd):

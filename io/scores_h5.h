@@ -1,0 +1,57 @@
+/* scores_h5.h — the results file `score` writes (and `report`/`export` read).
+ *
+ * HDF5 layout: group /scores, N rows aligned with /pairs:
+ *   chosen, rejected   float32 (NaN where not scored)
+ *   status             int8: 0 pending, 1 scored, 2 skipped (too long), 3 bad input
+ * chunked (RMS_SCORES_CHUNK_ROWS) and deflate-compressed. Attributes of /scores: model (directory),
+ * pairs_file, pairs_tokenizer_sha256, config_sha256, compute, overlong, max_tokens (int64), stages,
+ * replicas (int64), tool_version, n_rows (int64).
+ *
+ * Incremental: rms_scores_write_rows writes the given rows and flushes the file (H5Fflush), so a killed
+ * job loses only rows not yet handed to it. Resume: rms_scores_open on an existing file checks it
+ * belongs to the same dataset (n_rows and pairs_tokenizer_sha256 attributes) and keeps its rows.
+ *
+ * Ownership: rms_scores is opaque, caller-owned through open/close. Caller arrays are never kept.
+ */
+#ifndef RMS_SCORES_H5_H
+#define RMS_SCORES_H5_H
+
+#include <stdint.h>
+
+#include "../src/status.h"
+
+#define RMS_SCORES_CHUNK_ROWS 4096
+#define RMS_SCORE_PENDING 0
+#define RMS_SCORE_SCORED 1
+#define RMS_SCORE_SKIPPED 2
+#define RMS_SCORE_BAD 3
+
+typedef struct rms_scores_meta {
+    char model[1024];
+    char pairs_file[1024];
+    char pairs_tokenizer_sha256[65];
+    char config_sha256[65];  /* "" when no run config */
+    char compute[16];        /* "fp32" | "bf16" */
+    char overlong[32];       /* "skip" | "truncate-left" */
+    int64_t max_tokens;      /* 0: no limit */
+    int64_t stages, replicas;
+    char tool_version[32];
+    int64_t n_rows;
+} rms_scores_meta;
+
+typedef struct rms_scores rms_scores;
+
+/* Creates path for meta->n_rows rows (all pending, NaN) or, if it exists, opens it for resuming:
+ * then *resumed = 1 and the file must match (n_rows, pairs_tokenizer_sha256), else RMS_ERR_FORMAT
+ * naming the mismatch; the run attributes are updated to meta's. */
+rms_status rms_scores_open(rms_scores **s, const char *path, const rms_scores_meta *meta, int *resumed, rms_err *err);
+/* Opens an existing file read-only (report/export); fills *meta. */
+rms_status rms_scores_open_read(rms_scores **s, const char *path, rms_scores_meta *meta, rms_err *err);
+/* Reads all N rows of the three columns into caller arrays (any may be NULL). */
+rms_status rms_scores_read(rms_scores *s, float *chosen, float *rejected, int8_t *status, rms_err *err);
+/* Writes n rows (any order) and flushes the file to disk. */
+rms_status rms_scores_write_rows(rms_scores *s, const int64_t *rows, int64_t n, const float *chosen,
+                                 const float *rejected, const int8_t *status, rms_err *err);
+rms_status rms_scores_close(rms_scores *s, rms_err *err);
+
+#endif

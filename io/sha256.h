@@ -1,0 +1,10 @@
+/* sha256.h — SHA-256 of files, through OpenSSL's libcrypto (EVP). Nothing to free. */
+#ifndef RMS_SHA256_H
+#define RMS_SHA256_H
+
+#include "../src/status.h"
+
+/* Writes the lowercase hex digest of the file's bytes into hex (65 chars with the NUL). */
+rms_status rms_sha256_file(const char *path, char hex[65], rms_err *err);
+
+#endif
