@@ -38,7 +38,7 @@ rms_status rms_conversation_parse(rms_conversation *c, const char *json, rms_err
     memset(c, 0, sizeof *c);
     if (rms_json_has_nul_escape(json))
         return rms_fail(err, RMS_ERR_INPUT, "a message holds U+0000 (\\u0000), which rmscore does not accept in conversations");
-    cJSON *root = cJSON_Parse(json);
+    cJSON *root = cJSON_ParseWithOpts(json, NULL, 1); // nothing but whitespace may follow
     if (!root) return rms_fail(err, RMS_ERR_INPUT, "not valid JSON");
     rms_status st = rms_conversation_from_json(c, root, err);
     if (st != RMS_OK) {

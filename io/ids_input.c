@@ -32,7 +32,7 @@ static int is_blank(const char *s) {
 rms_status rms_ids_parse_line(rms_ids *v, const char *line, int64_t vocab, int64_t *n_added, rms_err *err) {
     *n_added = 0;
     if (is_blank(line)) return rms_fail(err, RMS_ERR_INPUT, "empty line (expected a JSON array of token ids)");
-    cJSON *arr = cJSON_Parse(line);
+    cJSON *arr = cJSON_ParseWithOpts(line, NULL, 1); // nothing but whitespace may follow
     if (!arr) return rms_fail(err, RMS_ERR_INPUT, "not valid JSON (expected a JSON array of token ids)");
     rms_status st = RMS_OK;
     const int64_t n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -1;

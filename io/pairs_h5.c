@@ -174,7 +174,8 @@ static rms_status h5_read_i64_attr(hid_t obj, const char *objname, const char *n
     hid_t a, t;
     rms_status st = h5_open_attr(obj, objname, name, H5T_INTEGER, path, &a, &t, err);
     if (st != RMS_OK) return st;
-    if (H5Aread(a, H5T_NATIVE_INT64, out) < 0) st = h5_fail(err, RMS_ERR_FORMAT, path, objname, "cannot read an attribute");
+    if (H5Aread(a, H5T_NATIVE_INT64, out) < 0)
+        st = h5_fail(err, RMS_ERR_FORMAT, path, objname, "cannot read an attribute");
     h5_close_id(&t, H5Tclose);
     h5_close_id(&a, H5Aclose);
     return st;
@@ -579,7 +580,8 @@ static rms_status reader_open(rms_pairs_reader *r, rms_pairs_meta *meta, rms_err
     struct stat sb;
     if (stat(path, &sb) != 0) return rms_fail(err, RMS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     if ((r->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
-        return h5_fail(err, RMS_ERR_FORMAT, path, NULL, "cannot open as HDF5 (not an HDF5 file, locked by a writer, or damaged)");
+        return h5_fail(err, RMS_ERR_FORMAT, path, NULL,
+                       "cannot open as HDF5 (not an HDF5 file, locked by a writer, or damaged)");
     const htri_t has_group = H5Lexists(r->file, "pairs", H5P_DEFAULT);
     if (has_group <= 0)
         return rms_fail(err, RMS_ERR_FORMAT, "%s: /pairs: missing group (not a pairs file from `rmscore prepare`)",

@@ -190,7 +190,8 @@ static rms_status h5_read_i64_attr(hid_t obj, const char *objname, const char *n
     hid_t a, t;
     rms_status st = h5_open_attr(obj, objname, name, H5T_INTEGER, path, &a, &t, err);
     if (st != RMS_OK) return st;
-    if (H5Aread(a, H5T_NATIVE_INT64, out) < 0) st = h5_fail(err, RMS_ERR_FORMAT, path, objname, "cannot read an attribute");
+    if (H5Aread(a, H5T_NATIVE_INT64, out) < 0)
+        st = h5_fail(err, RMS_ERR_FORMAT, path, objname, "cannot read an attribute");
     h5_close_id(&t, H5Tclose);
     h5_close_id(&a, H5Aclose);
     return st;
@@ -429,7 +430,8 @@ rms_status rms_scores_open_read(rms_scores **out, const char *path, rms_scores_m
     rms_status st = RMS_OK;
     hid_t g;
     if ((s->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
-        st = h5_fail(err, RMS_ERR_FORMAT, path, NULL, "cannot open as HDF5 (not an HDF5 file, locked by a writer, or damaged)");
+        st = h5_fail(err, RMS_ERR_FORMAT, path, NULL,
+                     "cannot open as HDF5 (not an HDF5 file, locked by a writer, or damaged)");
     if (st == RMS_OK) st = scores_check_layout(s, err);
     g = s->group;
 #define READ_STR(f) h5_read_str_attr(g, "/scores", #f, meta->f, sizeof meta->f, path, err)

@@ -99,7 +99,8 @@ static rms_status encode_row(row_work *w, const char *line, size_t len, int64_t 
     if (st != RMS_OK) return st;
     if (strspn(line, " \t\r\n") == len) return rms_fail(err, RMS_ERR_INPUT, "empty line");
     if (rms_json_has_nul_escape(line)) return rms_fail(err, RMS_ERR_INPUT, "the row holds U+0000 (\\u0000)");
-    if (!(*root = cJSON_Parse(line))) return rms_fail(err, RMS_ERR_INPUT, "not valid JSON");
+    if (!(*root = cJSON_ParseWithOpts(line, NULL, 1))) // nothing but whitespace may follow the object
+        return rms_fail(err, RMS_ERR_INPUT, "not valid JSON (or text after the JSON object)");
     if (!cJSON_IsObject(*root)) return rms_fail(err, RMS_ERR_INPUT, "not a JSON object");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(*root, "id");
     const cJSON *source = cJSON_GetObjectItemCaseSensitive(*root, "source");

@@ -10,7 +10,10 @@
 #include <unistd.h>
 
 #include "../io/config.h"
+#include <mpi.h>
+
 #include "../io/conversation.h"
+#include "../mpi/pipeline.h"
 #include "../io/ids_input.h"
 #include "../io/json_string.h"
 #include "blas.h"
@@ -496,6 +499,47 @@ static void install_stop_handlers(void) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* score: single process, or one rank of an MPI job. Only here does the job end: MPI_Abort when a rank
+ * failed alone (so no rank waits forever on it), a normal finalize when all ranks agreed on the failure. */
+static int run_score(int argc, char **argv) {
+    rms_err err = {{0}};
+    install_stop_handlers();
+    if (!rms_mpi_launched()) {
+        const char *ntasks = getenv("SLURM_NTASKS");
+        if (ntasks && atoi(ntasks) > 1 && getenv("SLURM_PROCID")) {
+            fprintf(stderr, "rmscore: error: started by srun as one of %s tasks without MPI (PMI/PMIx); use srun "
+                            "--mpi=pmix or mpirun\n", ntasks);
+            return 1;
+        }
+        const rms_status st = rms_cmd_score(argc, argv, &stop_requested, &err);
+        if (st == RMS_OK) return 0;
+        fprintf(stderr, "rmscore: error: %s\n", err.msg);
+        return stop_requested ? 3 : 1;
+    }
+    int provided;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm comm;
+    MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+    MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+    int size;
+    MPI_Comm_size(comm, &size);
+    rms_status st;
+    int collective = 1;
+    if (size == 1)
+        st = rms_cmd_score(argc, argv, &stop_requested, &err);
+    else
+        st = rms_mpi_score(comm, argc, argv, &stop_requested, &collective, &err);
+    if (st != RMS_OK && st != RMS_ERR_PEER) fprintf(stderr, "rmscore: error: %s\n", err.msg);
+    if (st != RMS_OK && !collective) {
+        fflush(stderr);
+        MPI_Abort(comm, 1);
+    }
+    MPI_Comm_free(&comm);
+    MPI_Finalize();
+    if (st == RMS_OK) return 0;
+    return stop_requested ? 3 : 1;
+}
+
 int main(int argc, char **argv) {
     rms_blas_restart_if_slow(argv);
     rms_err err = {{0}};
@@ -518,14 +562,9 @@ int main(int argc, char **argv) {
         st = run_render(argc, argv, &err);
     else if (strcmp(argv[1], "prepare") == 0)
         st = rms_cmd_prepare(argc, argv, &err);
-    else if (strcmp(argv[1], "score") == 0) {
-        install_stop_handlers();
-        st = rms_cmd_score(argc, argv, &stop_requested, &err);
-        if (st != RMS_OK && stop_requested) {
-            fprintf(stderr, "rmscore: error: %s\n", err.msg);
-            return 3;
-        }
-    } else if (strcmp(argv[1], "report") == 0)
+    else if (strcmp(argv[1], "score") == 0)
+        return run_score(argc, argv);
+    else if (strcmp(argv[1], "report") == 0)
         st = rms_cmd_report(argc, argv, &err);
     else if (strcmp(argv[1], "export") == 0)
         st = rms_cmd_export(argc, argv, &err);

@@ -20,7 +20,8 @@ typedef enum rms_status {
     RMS_ERR_FORMAT = 3,   /* malformed or mismatched file (safetensors, config.json, ...) */
     RMS_ERR_INPUT = 4,    /* malformed input data (stdin lines, datasets) */
     RMS_ERR_NOMEM = 5,    /* allocation failed */
-    RMS_ERR_UNSUPPORTED = 6 /* valid but not supported (another architecture, dtype, ...) */
+    RMS_ERR_UNSUPPORTED = 6, /* valid but not supported (another architecture, dtype, ...) */
+    RMS_ERR_PEER = 7         /* another MPI rank failed (it reports the cause); this one just stops */
 } rms_status;
 
 #define RMS_ERR_MSG_MAX 1024

@@ -61,7 +61,7 @@ def record(name, ok, detail=""):
     if detail and not ok:
         line += " -- " + detail
     elif detail:
-        line += " (" + detail + ")"
+        line += " (" + (detail if len(detail) <= 160 else detail[:160] + "…") + ")"
     print(line, flush=True)
     return ok
 
@@ -188,12 +188,17 @@ def main():
                     valid_utf8 = False
     record("every stored string is valid UTF-8", valid_utf8)
 
-    nb, nv = len(BROKEN), len(VALID)
+    # Below, the rows prepare actually marked ok/bad are the truth (one prepare mistake fails only the checks above).
+    ok_rows = [i for i in range(N_ROWS) if status[i] == 0]
+    bad_rows = [i for i in range(N_ROWS) if status[i] != 0]
+    if ok_rows != VALID:
+        info("downstream checks use prepare's statuses: ok rows %s (expected %s)" % (ok_rows, VALID))
+    nb, nv = len(bad_rows), len(ok_rows)
     summary = [l for l in err.splitlines() if re.search(r"\b%d\b" % nb, l) and "bad" in l.lower()]
     record("stderr summary counts %d rows, %d ok, %d bad" % (N_ROWS, nv, nb),
            any(re.search(r"\b%d\b" % N_ROWS, l) and re.search(r"\b%d\b" % nv, l) for l in summary),
            "stderr: %s" % short(err, 600))
-    per_line = sum(1 for i in BROKEN if re.search(r"line %d\b" % (i + 1), err))
+    per_line = sum(1 for i in bad_rows if re.search(r"line %d\b" % (i + 1), err))
     info("stderr names %d of the %d bad lines by number" % (per_line, nb))
 
     # ---------------------------------------------------------------- score, report, export
@@ -206,7 +211,7 @@ def main():
         ch, rj = f["scores/chosen"][()], f["scores/rejected"][()]
     problems = []
     for i in range(N_ROWS):
-        if EXPECT[i][0]:
+        if status[i] == 0:
             if st[i] != 1 or not (np.isfinite(ch[i]) and np.isfinite(rj[i])):
                 problems.append("valid row %d: status %d %r %r" % (i, st[i], ch[i], rj[i]))
         elif st[i] != 3 or not (np.isnan(ch[i]) and np.isnan(rj[i])):
@@ -218,7 +223,7 @@ def main():
         rep = json.loads(out) if rc == 0 else {}
     except ValueError:
         rep = {}
-    margins = [float(ch[i]) - float(rj[i]) for i in VALID]
+    margins = [float(ch[i]) - float(rj[i]) for i in ok_rows]
     want = {"n_bad": nb, "n_scored": nv, "n_skipped": 0, "n_ties": sum(m == 0 for m in margins)}
     acc = sum(m > 0 for m in margins) / nv
     got = {k: rep.get(k) for k in want}
@@ -238,10 +243,10 @@ def main():
     rc, out, err = run([rms, "export", scores, "--data", pairs, "--format", "csv"])
     rows = list(csv.DictReader(io.StringIO(out))) if rc == 0 else []
     ok = len(rows) == N_ROWS and [r.get("id") for r in rows] == ids
-    bad_status = [r.get("status") for i, r in enumerate(rows) if i in BROKEN]
+    bad_status = [r.get("status") for i, r in enumerate(rows) if i in bad_rows]
     record("export csv: %d rows, ids in order" % N_ROWS, ok, "rc %d, %d rows, stderr %s" % (rc, len(rows), short(err)))
     info("export csv status of bad rows: %s, their chosen: %s" % (sorted(set(bad_status)),
-                                                                  sorted(set(r.get("chosen") for i, r in enumerate(rows) if i in BROKEN))))
+                                                                  sorted(set(r.get("chosen") for i, r in enumerate(rows) if i in bad_rows))))
     rc, out, err = run([rms, "export", scores, "--data", pairs, "--format", "jsonl"])
     try:
         jrows = [strict_json(l) for l in out.splitlines() if l.strip()] if rc == 0 else []
@@ -250,13 +255,13 @@ def main():
         err += " " + str(e)
     ok = len(jrows) == N_ROWS and all(
         (jrows[i].get("chosen") is None or (isinstance(jrows[i].get("chosen"), float) and math.isnan(jrows[i]["chosen"])))
-        for i in BROKEN)
+        for i in bad_rows)
     record("export jsonl: %d strict-JSON rows, bad rows have null scores" % N_ROWS, ok, "rc %d, stderr %s" % (rc, short(err)))
 
     # an all-bad file still prepares (exit 0), and scoring it leaves nothing to do
     allbad = os.path.join(W, "allbad.jsonl")
     with open(allbad, "wb") as f:
-        f.write(b"\n".join(lines[i] for i in BROKEN) + b"\n")
+        f.write(b"\n".join(lines[i] for i in bad_rows) + b"\n")
     p2 = os.path.join(W, "allbad.h5")
     rc, out, err = run([rms, "prepare", "--tokenizer", tulu, "--in", allbad, "--out", p2, "--quiet"])
     ok = rc == 0

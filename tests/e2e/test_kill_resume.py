@@ -7,7 +7,8 @@ A slower random model (hidden 256, 4 layers) and ~300 pairs generated from tests
 (every pair repeated with a varied user turn). `score --microbatch-tokens 256` runs once uninterrupted (the
 reference). Then into a new --out: start, wait until progress lines on stderr show rows flushed, kill -9;
 the partial file must reopen with 0 < scored < total, and its scored rows must equal the reference bit for
-bit. Resume, kill -9 again, check again (more rows scored), then rerun the same command to completion: status
+bit. Resume, kill -9 again, check again (more rows scored), kill a few more times at random moments
+(--random-kills, --seed), then rerun the same command to completion: status
 and scores bitwise identical to the reference, no row lost, and each resumed run reports only the rows left
 (its "X/Y pairs" progress has Y = the rows still pending). Also SIGTERM: clean stop with exit status 3, then
 resume to the same result.
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import queue
+import random
 import re
 import shutil
 import signal
@@ -46,7 +48,7 @@ def record(name, ok, detail=""):
     if detail and not ok:
         line += " -- " + detail
     elif detail:
-        line += " (" + detail + ")"
+        line += " (" + (detail if len(detail) <= 160 else detail[:160] + "…") + ")"
     print(line, flush=True)
     return ok
 
@@ -171,7 +173,8 @@ def bits(a):
 
 
 def check_partial(label, path, ref, total, min_scored):
-    """After a kill: the file reopens; 0 < scored < total; scored rows bitwise = reference; others pending + NaN."""
+    """After a kill: the file reopens; 0 < scored < total; scored rows bitwise = reference; others pending (NaN, or
+    the in-flight batch's scores, bitwise = reference)."""
     try:
         s = read_scores(path)
     except Exception as e:  # noqa: BLE001 - any failure to reopen is the finding
@@ -185,9 +188,14 @@ def check_partial(label, path, ref, total, min_scored):
     problems = []
     if not np.all((s["status"] == 0) | sc):
         problems.append("statuses %s" % sorted(set(s["status"].tolist())))
+    # A pending row is NaN, or holds the scores of the batch that was being written when the process died
+    # (scores are flushed before the status that marks them done): then they equal the reference bitwise.
     pend = s["status"] == 0
-    if not (np.all(np.isnan(s["chosen"][pend])) and np.all(np.isnan(s["rejected"][pend]))):
-        problems.append("pending rows with non-NaN scores")
+    for col in ("chosen", "rejected"):
+        written = pend & ~np.isnan(s[col])
+        if np.any(bits(s[col][written]) != bits(ref[col][written])):
+            problems.append("pending rows with scores that differ from the reference")
+            break
     for side in ("chosen", "rejected"):
         diff = np.nonzero(bits(s[side][sc]) != bits(ref[side][sc]))[0]
         if len(diff):
@@ -228,6 +236,8 @@ def main():
     ap.add_argument("--rmscore", required=True)
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--node-modules", default=os.path.join(REPO, "node_modules"))
+    ap.add_argument("--random-kills", type=int, default=4, help="extra kills at random moments (default 4)")
+    ap.add_argument("--seed", type=int, default=1, help="seed of the random kill delays")
     a = ap.parse_args()
     rms = os.path.abspath(a.rmscore)
     W = os.path.abspath(a.workdir)
@@ -308,10 +318,33 @@ def main():
         return finish()
     record("kill 2: the resumed run added rows (%d -> %d)" % (s1, s2), s2 > s1)
 
+    # more kills at random moments (during compute, or while a batch is written and flushed)
+    rng = random.Random(a.seed)
+    prev = s2
+    for k in range(a.random_kills):
+        job = Job(score_cmd(out_path))
+        pr = job.wait_rows(1, timeout=max(120, 10 * t_ref))
+        delay = rng.uniform(0.0, 0.08)
+        time.sleep(delay)
+        if job.p.poll() is not None:
+            info("random kill %d: the run ended before the kill (progress %s)" % (k + 1, pr))
+            job.finish()
+            break
+        os.kill(job.p.pid, signal.SIGKILL)
+        job.finish()
+        pr = job.progress()
+        label = "random kill %d (%.0f ms after progress %s)" % (k + 1, 1000 * delay, pr)
+        cnt = check_partial(label, out_path, ref, total, prev + (pr[0] if pr else 0))
+        if cnt is None:
+            return finish()
+        record("%s: progress counted the %d rows left" % (label, total - prev), pr is not None and pr[1] == total - prev,
+               "progress %s" % (pr,))
+        prev = cnt
+
     job = Job(score_cmd(out_path))
     rc = job.finish()
     record("run 3 (resume to completion): exit 0", rc == 0, "rc %d, stderr %s" % (rc, short(job.text())))
-    check_resume_count("run 3", job, total - s2)
+    check_resume_count("run 3", job, total - prev)
     check_final("kill -9 twice + resume", out_path, ref)
 
     # ---------------------------------------------------------------- SIGTERM: clean stop, exit 3, resume

@@ -50,7 +50,7 @@ def record(name, ok, detail=""):
     if detail and not ok:
         line += " -- " + detail
     elif detail:
-        line += " (" + detail + ")"
+        line += " (" + (detail if len(detail) <= 160 else detail[:160] + "…") + ")"
     print(line, flush=True)
     return ok
 
@@ -561,10 +561,12 @@ def main():
 
     h5dump = shutil.which("h5dump")
     if h5dump:
-        for path, grp in ((pairs, "/pairs"), (scores, "/scores")):
+        for path, grp, schema in ((pairs, "pairs", PAIRS_SCHEMA), (scores, "scores", SCORES_SCHEMA)):
             rc, out, err = run([h5dump, "-H", path])
-            record("h5dump -H %s" % os.path.basename(path), rc == 0 and 'GROUP "%s"' % grp in out,
-                   "rc %d, %s" % (rc, short(err)))
+            missing = [d for d in schema if 'DATASET "%s"' % d not in out]
+            record("h5dump -H %s: exit 0, no errors, group %s with every dataset" % (os.path.basename(path), grp),
+                   rc == 0 and not err.strip() and 'GROUP "%s"' % grp in out and not missing,
+                   "rc %d, missing %s, stderr %s" % (rc, missing, short(err)))
     else:
         record("h5dump available", False, "h5dump not on PATH (Debian hdf5-tools)")
 

@@ -1,0 +1,39 @@
+/* layout.h — who does what in an MPI scoring job: pure functions, no MPI calls (unit-tested).
+ *
+ * Rank 0 is the root (reads the dataset, schedules, writes results; it does not compute). Ranks
+ * 1..size-1 are workers forming R replicas of P stages: worker w = rank - 1 is stage w % P of replica
+ * w / P, so a replica's stages are consecutive ranks (neighbours on a node when ranks are packed).
+ * Stage s holds a contiguous slice of the decoder layers; stage 0 also the embedding, stage P-1 the
+ * final norm and score head.
+ */
+#ifndef RMS_LAYOUT_H
+#define RMS_LAYOUT_H
+
+#include <stdint.h>
+
+#include "../src/status.h"
+
+typedef struct rms_layout {
+    int size;      /* MPI ranks */
+    int stages;    /* P */
+    int replicas;  /* R = (size - 1) / P */
+} rms_layout;
+
+typedef struct rms_role {
+    int is_root;
+    int replica, stage;      /* workers only */
+    int prev_rank, next_rank; /* upstream / downstream rank (the root for stage 0 / the last stage) */
+} rms_role;
+
+/* Checks size >= 2 and (size - 1) % stages == 0 with a message saying what would fit. */
+rms_status rms_layout_make(int size, int stages, rms_layout *out, rms_err *err);
+rms_role rms_layout_role(const rms_layout *l, int rank);
+/* The rank of stage `stage` of replica `replica`. */
+int rms_layout_rank(const rms_layout *l, int replica, int stage);
+
+/* Layers [*l0, *l1) of `stage`: split[] (n_split == stages, summing to n_layers) if given, else
+ * balanced (the first n_layers % stages stages get one more). Every stage needs at least one layer. */
+rms_status rms_layout_stage_layers(int64_t n_layers, int stages, const int64_t *split, int64_t n_split, int stage,
+                                   int64_t *l0, int64_t *l1, rms_err *err);
+
+#endif
