@@ -390,6 +390,7 @@ static int64_t worker_threads(MPI_Comm comm, const rms_score_opts *o, int is_wor
         MPI_Comm_free(&node);
     }
     if (o->threads > 0) return o->threads;
+    if (getenv("SLURM_CPUS_PER_TASK")) return rms_default_threads();
     const long online = sysconf(_SC_NPROCESSORS_ONLN);
     const int mine = rms_available_cpus();
     if (mine < online) return mine; // pinned by the launcher
@@ -453,7 +454,10 @@ rms_status rms_mpi_score(MPI_Comm comm, int argc, char **argv, volatile sig_atom
     rms_layout l;
     rms_status st = rms_score_opts_parse(argc, argv, &o, err);
     if (st == RMS_OK) st = rms_layout_make(size, (int)o.stages, &l, err);
-    if (st != RMS_OK) return rank == 0 ? st : RMS_ERR_PEER; // every rank parsed the same argv: root reports
+    if (st != RMS_OK) { // every rank parsed the same argv: the root reports
+        rms_score_opts_free(&o);
+        return rank == 0 ? st : RMS_ERR_PEER;
+    }
     const rms_role role = rms_layout_role(&l, rank);
     const int64_t threads = worker_threads(comm, &o, !role.is_root);
     rms_blas_set_threads((int)threads);
@@ -502,5 +506,6 @@ rms_status rms_mpi_score(MPI_Comm comm, int argc, char **argv, volatile sig_atom
     root_free(&root);
     rms_workspace_free(&stage.ws);
     rms_model_free(&stage.model);
+    rms_score_opts_free(&o);
     return st;
 }

@@ -42,11 +42,14 @@ static rms_status run_batches(rms_score_job *j, const rms_model *m, rms_workspac
 rms_status rms_cmd_score(int argc, char **argv, volatile sig_atomic_t *stop, rms_err *err) {
     rms_score_opts o;
     rms_status st = rms_score_opts_parse(argc, argv, &o, err);
-    if (st != RMS_OK) return st;
-    if (o.stages != 1)
-        return rms_fail(err, RMS_ERR_ARG, "--stages %lld needs an MPI launch with at least %lld ranks (mpirun -np N)",
-                        (long long)o.stages, (long long)o.stages + 1);
-    const int64_t threads = o.threads > 0 ? o.threads : rms_available_cpus();
+    if (st == RMS_OK && o.stages != 1)
+        st = rms_fail(err, RMS_ERR_ARG, "--stages %lld needs an MPI launch with at least %lld ranks (mpirun -np N)",
+                      (long long)o.stages, (long long)o.stages + 1);
+    if (st != RMS_OK) {
+        rms_score_opts_free(&o);
+        return st;
+    }
+    const int64_t threads = o.threads > 0 ? o.threads : rms_default_threads();
     rms_blas_set_threads((int)threads);
     rms_score_job j;
     rms_model m;
@@ -64,5 +67,6 @@ rms_status rms_cmd_score(int argc, char **argv, volatile sig_atomic_t *stop, rms
     rms_workspace_free(&ws);
     rms_model_free(&m);
     if (st == RMS_OK && !o.quiet) fprintf(stderr, "rmscore: score: wrote %s in %.1f s\n", o.out, rms_now_seconds() - t0);
+    rms_score_opts_free(&o);
     return st;
 }

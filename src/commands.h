@@ -1,4 +1,4 @@
-/* commands.h — the dataset subcommands (prepare, score, report, export). Each parses its own
+/* commands.h — the dataset subcommands (prepare, score, report, export, merge). Each parses its own
  * options from argv (argv[1] is the subcommand), does the work, and returns a status with a one-line
  * message in err; main prints it and exits. --help prints usage to stdout and exits 0.
  * `stop` (score only) points to a flag set by SIGINT/SIGTERM: the job stops after the micro-batch in
@@ -14,5 +14,6 @@ rms_status rms_cmd_prepare(int argc, char **argv, rms_err *err);
 rms_status rms_cmd_score(int argc, char **argv, volatile sig_atomic_t *stop, rms_err *err);
 rms_status rms_cmd_report(int argc, char **argv, rms_err *err);
 rms_status rms_cmd_export(int argc, char **argv, rms_err *err);
+rms_status rms_cmd_merge(int argc, char **argv, rms_err *err);
 
 #endif

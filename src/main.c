@@ -45,6 +45,7 @@ static const char *const usage_main =
     "  score             score a prepared dataset -> HDF5 results (incremental, resumable)\n"
     "  report            accuracy overall and per source, margins\n"
     "  export            scores as JSONL or CSV\n"
+    "  merge             combine the results of dataset shards (score --shard I/N) into one file\n"
     "\n"
     "Run 'rmscore <command> --help' for the options of a command.\n"
     "Environment: RMSCORE_BLAS_CORE=auto|keep|<OpenBLAS core> (default auto: pick the fastest\n"
@@ -568,6 +569,8 @@ int main(int argc, char **argv) {
         st = rms_cmd_report(argc, argv, &err);
     else if (strcmp(argv[1], "export") == 0)
         st = rms_cmd_export(argc, argv, &err);
+    else if (strcmp(argv[1], "merge") == 0)
+        st = rms_cmd_merge(argc, argv, &err);
     else
         st = rms_fail(&err, RMS_ERR_ARG, "unknown command '%s' (see rmscore --help)", argv[1]);
     if (st != RMS_OK) {

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "../io/run_config.h"
 #include "../io/sha256.h"
+#include "blas.h"
 #include "cli.h"
 
 #define DEFAULT_SCORE_MICROBATCH_TOKENS 8192
@@ -39,8 +41,17 @@ static const char *const usage_score =
     "  --allow-tokenizer-mismatch   score even if the dataset was tokenized with another tokenizer.json\n"
     "  --stages P                   pipeline stages under MPI (default 1): ranks = 1 root + R x P workers\n"
     "  --layer-split N,N,...        decoder layers per stage (default: balanced)\n"
+    "  --shard I/N                  score only the I-th of N contiguous blocks of rows (0 <= I < N), e.g. one\n"
+    "                               task of a job array; `rmscore merge` combines the shards' files\n"
+    "  --config FILE                a JSON run config (configs/README.md); command-line flags override it\n"
     "  --progress-every SECONDS     interval of progress lines on stderr (default 10)\n"
     "  --quiet                      no progress on stderr\n";
+
+int64_t rms_default_threads(void) {
+    const char *slurm = getenv("SLURM_CPUS_PER_TASK");
+    const long v = slurm ? strtol(slurm, NULL, 10) : 0;
+    return v > 0 ? v : rms_available_cpus();
+}
 
 double rms_now_seconds(void) {
     struct timespec ts;
@@ -54,6 +65,17 @@ static rms_status parse_int_opt(rms_cli *c, const char *name, int64_t lo, int64_
     *matched = r != 0;
     if (r < 0) return RMS_ERR_ARG;
     return r ? rms_cli_parse_int(name, c->value, lo, hi, out, err) : RMS_OK;
+}
+
+/* "I/N" -> o->shard_index / o->shard_count. */
+static rms_status parse_shard(const char *s, rms_score_opts *o, rms_err *err) {
+    long long i, n;
+    char tail;
+    if (sscanf(s, "%lld/%lld%c", &i, &n, &tail) != 2 || n < 1 || i < 0 || i >= n)
+        return rms_fail(err, RMS_ERR_ARG, "--shard: '%s' is not I/N with 0 <= I < N", s);
+    o->shard_index = i;
+    o->shard_count = n;
+    return RMS_OK;
 }
 
 /* "8,8,8,8" -> o->split / o->n_split. */
@@ -71,11 +93,7 @@ static rms_status parse_split(const char *s, rms_score_opts *o, rms_err *err) {
     return o->n_split ? RMS_OK : rms_fail(err, RMS_ERR_ARG, "--layer-split: empty list");
 }
 
-rms_status rms_score_opts_parse(int argc, char **argv, rms_score_opts *o, rms_err *err) {
-    memset(o, 0, sizeof *o);
-    o->stages = 1;
-    o->microbatch_tokens = DEFAULT_SCORE_MICROBATCH_TOKENS;
-    o->progress_every = DEFAULT_PROGRESS_SECONDS;
+static rms_status parse_args(int argc, char **argv, rms_score_opts *o, rms_err *err) {
     rms_cli c;
     rms_cli_init(&c, argc, argv, 2);
     while (rms_cli_more(&c)) {
@@ -115,6 +133,15 @@ rms_status rms_score_opts_parse(int argc, char **argv, rms_score_opts *o, rms_er
         if (m) continue;
         if ((st = parse_int_opt(&c, "--stages", 1, RMS_MAX_STAGES, &o->stages, &m, err)) != RMS_OK) return st;
         if (m) continue;
+        if ((r = rms_cli_option(&c, "--shard", err)) != 0) {
+            if (r < 0) return RMS_ERR_ARG;
+            if ((st = parse_shard(c.value, o, err)) != RMS_OK) return st;
+            continue;
+        }
+        if ((r = rms_cli_option(&c, "--config", err)) != 0) { // already applied before the other flags
+            if (r < 0) return RMS_ERR_ARG;
+            continue;
+        }
         if ((r = rms_cli_option(&c, "--layer-split", err)) != 0) {
             if (r < 0) return RMS_ERR_ARG;
             if ((st = parse_split(c.value, o, err)) != RMS_OK) return st;
@@ -131,6 +158,48 @@ rms_status rms_score_opts_parse(int argc, char **argv, rms_score_opts *o, rms_er
         return rms_fail(err, RMS_ERR_ARG, "score: --layer-split has %lld entries for --stages %lld", (long long)o->n_split,
                         (long long)o->stages);
     return RMS_OK;
+}
+
+/* The value of --config in argv (last one wins), or NULL. */
+static const char *config_path(int argc, char **argv) {
+    const char *path = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) path = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0) path = argv[i] + 9;
+    }
+    return path;
+}
+
+rms_status rms_score_opts_parse(int argc, char **argv, rms_score_opts *o, rms_err *err) {
+    memset(o, 0, sizeof *o);
+    o->stages = 1;
+    o->shard_count = 1;
+    o->microbatch_tokens = DEFAULT_SCORE_MICROBATCH_TOKENS;
+    o->progress_every = DEFAULT_PROGRESS_SECONDS;
+    const char *cfg = config_path(argc, argv);
+    if (!cfg) return parse_args(argc, argv, o, err);
+    rms_status st = rms_run_config_load(cfg, &o->config_args, &o->n_config_args, err);
+    if (st == RMS_OK) st = rms_sha256_file(cfg, o->config_sha256, err);
+    if (st != RMS_OK) return st;
+    // argv[0..1], the config's arguments, then the command line's (later flags override earlier ones)
+    char **all = malloc((size_t)(argc + o->n_config_args + 1) * sizeof *all);
+    if (!all) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+    int n = 0;
+    all[n++] = argv[0];
+    all[n++] = argv[1];
+    for (int i = 0; i < o->n_config_args; i++) all[n++] = o->config_args[i];
+    for (int i = 2; i < argc; i++) all[n++] = argv[i];
+    all[n] = NULL;
+    st = parse_args(n, all, o, err);
+    if (st != RMS_OK) rms_fail_prefix(err, st, "with --config %s", cfg);
+    free(all);
+    return st;
+}
+
+void rms_score_opts_free(rms_score_opts *o) {
+    rms_run_config_free_args(o->config_args, o->n_config_args);
+    o->config_args = NULL;
+    o->n_config_args = 0;
 }
 
 static rms_status check_tokenizer(const rms_score_opts *o, const rms_pairs_meta *meta, rms_err *err) {
@@ -174,6 +243,17 @@ static rms_status load_columns(rms_score_job *j, rms_err *err) {
     return st;
 }
 
+void rms_score_job_shard_rows(const rms_score_opts *o, int64_t n, int64_t *row0, int64_t *row1) {
+    *row0 = o->shard_index * n / o->shard_count;
+    *row1 = (o->shard_index + 1) * n / o->shard_count;
+}
+
+static int in_shard(const rms_score_job *j, int64_t i) {
+    int64_t r0, r1;
+    rms_score_job_shard_rows(j->o, j->n, &r0, &r1);
+    return i >= r0 && i < r1;
+}
+
 static int scoreable(const rms_score_job *j, int64_t i) {
     return j->pair_status[i] == RMS_PAIR_STATUS_OK && j->len_c[i] > 0 && j->len_r[i] > 0 && j->pair_tokens[i] > 0;
 }
@@ -187,7 +267,7 @@ static rms_status mark_unscorable(rms_score_job *j, rms_err *err) {
     rms_status st = (!rows || !st8 || !nan) ? rms_fail(err, RMS_ERR_NOMEM, "out of memory") : RMS_OK;
     int64_t k = 0;
     for (int64_t i = 0; st == RMS_OK && i < j->n; i++) {
-        if (j->status[i] != RMS_SCORE_PENDING || scoreable(j, i)) continue;
+        if (j->status[i] != RMS_SCORE_PENDING || !in_shard(j, i) || scoreable(j, i)) continue;
         const int8_t s = j->pair_tokens[i] < 0 && j->pair_status[i] == RMS_PAIR_STATUS_OK && j->len_c[i] > 0 &&
                                  j->len_r[i] > 0
                              ? RMS_SCORE_SKIPPED
@@ -208,7 +288,7 @@ static rms_status mark_unscorable(rms_score_job *j, rms_err *err) {
 static rms_status build_plan(rms_score_job *j, rms_err *err) {
     uint8_t *include = malloc((size_t)(j->n > 0 ? j->n : 1));
     if (!include) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; i < j->n; i++) include[i] = (uint8_t)scoreable(j, i);
+    for (int64_t i = 0; i < j->n; i++) include[i] = (uint8_t)(in_shard(j, i) && scoreable(j, i));
     rms_status st = rms_plan_build(&j->plan, j->pair_tokens, include, j->n, j->o->microbatch_tokens, err);
     free(include);
     for (int64_t b = 0; st == RMS_OK && b < j->plan.n_batches; b++) {
@@ -242,6 +322,7 @@ rms_status rms_score_job_open(rms_score_job *j, const rms_score_opts *o, int64_t
     snprintf(smeta.compute, sizeof smeta.compute, "%s", o->compute == RMS_COMPUTE_BF16 ? "bf16" : "fp32");
     snprintf(smeta.overlong, sizeof smeta.overlong, "%s", o->truncate_left ? "truncate-left" : "skip");
     snprintf(smeta.tool_version, sizeof smeta.tool_version, "rmscore %s", RMSCORE_VERSION);
+    snprintf(smeta.config_sha256, sizeof smeta.config_sha256, "%s", o->config_sha256);
     smeta.max_tokens = o->max_tokens;
     smeta.stages = stages;
     smeta.replicas = replicas;

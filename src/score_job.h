@@ -26,12 +26,19 @@ typedef struct rms_score_opts {
     int64_t stages;             // pipeline stages (MPI)
     int64_t n_split;            // explicit layer split: 0, or stages entries in split
     int64_t split[RMS_MAX_STAGES];
+    int64_t shard_index, shard_count; // --shard I/N: rows [I*n/N, (I+1)*n/N); 0/1 = all rows
     int truncate_left, allow_mismatch, quiet;
     rms_compute compute;
+    char config_sha256[65];     // "" without --config
+    char **config_args;         // owned: arguments from --config (the option strings point into them)
+    int n_config_args;
 } rms_score_opts;
 
-/* Parses `rmscore score` options (argv[1] == "score"); --help prints usage and exits 0. */
+/* Parses `rmscore score` options (argv[1] == "score"): a --config FILE first (its keys become options),
+ * then the command line, which overrides it. --help prints usage and exits 0. Free with
+ * rms_score_opts_free (also after a failure). */
 rms_status rms_score_opts_parse(int argc, char **argv, rms_score_opts *o, rms_err *err);
+void rms_score_opts_free(rms_score_opts *o);
 
 typedef struct rms_score_job {
     const rms_score_opts *o;
@@ -60,6 +67,9 @@ rms_status rms_score_job_open(rms_score_job *j, const rms_score_opts *o, int64_t
  * *k = 0 when the batch is already done. */
 rms_status rms_score_job_batch(rms_score_job *j, int64_t b, int64_t *rows, int64_t *k, rms_ids *ids,
                                int64_t *offsets, rms_err *err);
+/* The rows [*row0, *row1) of this run's shard. */
+void rms_score_job_shard_rows(const rms_score_opts *o, int64_t n, int64_t *row0, int64_t *row1);
+
 /* Largest number of rows in one batch. */
 int64_t rms_score_job_max_batch_rows(const rms_score_job *j);
 
@@ -74,5 +84,8 @@ void rms_score_job_progress(rms_score_job *j, int force);
 void rms_score_job_close(rms_score_job *j, rms_status *st, rms_err *err);
 
 double rms_now_seconds(void);
+
+/* Threads when --threads is not given: $SLURM_CPUS_PER_TASK if set, else the CPUs this process may use. */
+int64_t rms_default_threads(void);
 
 #endif
