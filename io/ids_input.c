@@ -12,15 +12,15 @@ void rms_ids_free(rms_ids *v) {
     memset(v, 0, sizeof *v);
 }
 
-static int reserve(rms_ids *v, int64_t need) {
-    if (need <= v->cap) return 1;
+int rms_ids_reserve(rms_ids *v, int64_t need) {
+    if (need <= v->cap) return 0;
     int64_t cap = v->cap ? v->cap : 1024;
     while (cap < need) cap *= 2;
     int32_t *p = realloc(v->ids, (size_t)cap * sizeof *p);
-    if (!p) return 0;
+    if (!p) return -1;
     v->ids = p;
     v->cap = cap;
-    return 1;
+    return 0;
 }
 
 static int is_blank(const char *s) {
@@ -40,7 +40,7 @@ rms_status rms_ids_parse_line(rms_ids *v, const char *line, int64_t vocab, int64
         st = rms_fail(err, RMS_ERR_INPUT, "not a JSON array (expected a JSON array of token ids)");
     } else if (n == 0) {
         st = rms_fail(err, RMS_ERR_INPUT, "empty array: a sequence needs at least one token");
-    } else if (!reserve(v, v->n + n)) {
+    } else if (rms_ids_reserve(v, v->n + n) != 0) {
         st = rms_fail(err, RMS_ERR_NOMEM, "out of memory for %lld token ids", (long long)(v->n + n));
     } else {
         int64_t i = 0;

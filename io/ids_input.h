@@ -19,6 +19,9 @@ typedef struct rms_ids {
 void rms_ids_init(rms_ids *v);
 void rms_ids_free(rms_ids *v);
 
+/* Grows v to hold at least need ids (contents kept). Returns 0, or -1 when out of memory. */
+int rms_ids_reserve(rms_ids *v, int64_t need);
+
 /* Parses `line` (a JSON array of integers, trailing newline allowed) and appends its ids to v.
  * Fails with RMS_ERR_INPUT (and leaves v as it was) if the line is empty, not JSON, not an array,
  * empty, or holds a non-integer or an id outside [0, vocab). *n_added gets the number appended. */

@@ -13,173 +13,12 @@
  */
 #include "pairs_h5.h"
 
+#include "h5util.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-/* ------------------------------------------------------------------ HDF5 error handling */
-
-/* Silences HDF5's automatic error printing for the duration of one public call, restoring the caller's
- * setting afterwards (no process-wide change). */
-typedef struct h5_quiet {
-    H5E_auto2_t func;
-    void *data;
-    int saved;
-} h5_quiet;
-
-static void h5_quiet_begin(h5_quiet *q) {
-    q->saved = H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data) >= 0;
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void h5_quiet_end(const h5_quiet *q) {
-    if (q->saved) H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
-}
-
-/* Keeps the first (most specific) description of the error stack, on one line. */
-static herr_t h5_first_desc(unsigned n, const H5E_error2_t *e, void *data) {
-    if (n != 0 || !e->desc) return 0;
-    char *d = data;
-    snprintf(d, 512, "%s", e->desc);
-    for (char *p = d; *p; p++)
-        if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
-    return 0;
-}
-
-/* "<path>: <obj>: <what> (HDF5: <innermost HDF5 error>)"; obj NULL for the file itself. */
-static rms_status h5_fail(rms_err *err, rms_status st, const char *path, const char *obj, const char *what) {
-    char detail[512] = "";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_first_desc, detail); // the most specific error first
-    return rms_fail(err, st, "%s: %s%s%s%s%s%s", path, obj ? obj : "", obj ? ": " : "", what,
-                    detail[0] ? " (HDF5: " : "", detail, detail[0] ? ")" : "");
-}
-
-static void h5_close_id(hid_t *id, herr_t (*close_fn)(hid_t)) {
-    if (*id >= 0) close_fn(*id);
-    *id = H5I_INVALID_HID;
-}
-
-/* ------------------------------------------------------------------ attributes */
-
-static hid_t h5_utf8_vlen_str_type(void) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0) return t;
-    if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
-        H5Tclose(t);
-        return H5I_INVALID_HID;
-    }
-    return t;
-}
-
-/* Writes (replacing) a scalar variable-length UTF-8 string attribute: h5py reads it as str. */
-static int h5_write_str_attr(hid_t obj, const char *name, const char *value) {
-    int ok = 0;
-    hid_t t = h5_utf8_vlen_str_type(), sp = H5Screate(H5S_SCALAR), a = H5I_INVALID_HID;
-    if (t >= 0 && sp >= 0) {
-        const htri_t exists = H5Aexists(obj, name);
-        if (exists >= 0 && (exists == 0 || H5Adelete(obj, name) >= 0)) {
-            a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-            ok = a >= 0 && H5Awrite(a, t, &value) >= 0;
-        }
-    }
-    h5_close_id(&a, H5Aclose);
-    h5_close_id(&sp, H5Sclose);
-    h5_close_id(&t, H5Tclose);
-    return ok;
-}
-
-/* Writes (replacing) a scalar little-endian int64 attribute. */
-static int h5_write_i64_attr(hid_t obj, const char *name, int64_t value) {
-    int ok = 0;
-    hid_t sp = H5Screate(H5S_SCALAR), a = H5I_INVALID_HID;
-    if (sp >= 0) {
-        const htri_t exists = H5Aexists(obj, name);
-        if (exists >= 0 && (exists == 0 || H5Adelete(obj, name) >= 0)) {
-            a = H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-            ok = a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &value) >= 0;
-        }
-    }
-    h5_close_id(&a, H5Aclose);
-    h5_close_id(&sp, H5Sclose);
-    return ok;
-}
-
-/* Opens attribute `name` of obj (named objname in messages) holding exactly one element of class cls. */
-static rms_status h5_open_attr(hid_t obj, const char *objname, const char *name, H5T_class_t cls, const char *path,
-                               hid_t *attr, hid_t *type, rms_err *err) {
-    char what[256];
-    *attr = *type = H5I_INVALID_HID;
-    const htri_t exists = H5Aexists(obj, name);
-    snprintf(what, sizeof what, "attribute %s", name);
-    if (exists < 0) return h5_fail(err, RMS_ERR_FORMAT, path, objname, "cannot look up an attribute");
-    if (exists == 0) return rms_fail(err, RMS_ERR_FORMAT, "%s: %s: missing attribute %s", path, objname, name);
-    *attr = H5Aopen(obj, name, H5P_DEFAULT);
-    if (*attr < 0) return h5_fail(err, RMS_ERR_FORMAT, path, objname, "cannot open an attribute");
-    *type = H5Aget_type(*attr);
-    hid_t sp = H5Aget_space(*attr);
-    const hssize_t npoints = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
-    h5_close_id(&sp, H5Sclose);
-    if (*type < 0 || H5Tget_class(*type) != cls || npoints != 1) {
-        h5_close_id(type, H5Tclose);
-        h5_close_id(attr, H5Aclose);
-        return rms_fail(err, RMS_ERR_FORMAT, "%s: %s: attribute %s is not a single %s", path, objname, name,
-                        cls == H5T_STRING ? "string" : "integer");
-    }
-    return RMS_OK;
-}
-
-/* Reads a string attribute (variable-length or fixed-size, any character set) into out (cap bytes with the NUL). */
-static rms_status h5_read_str_attr(hid_t obj, const char *objname, const char *name, char *out, size_t cap,
-                                   const char *path, rms_err *err) {
-    hid_t a, t;
-    out[0] = '\0';
-    rms_status st = h5_open_attr(obj, objname, name, H5T_STRING, path, &a, &t, err);
-    if (st != RMS_OK) return st;
-    const htri_t is_var = H5Tis_variable_str(t);
-    char *s = NULL;
-    size_t fixed_size = 0;
-    herr_t rc = -1;
-    if (is_var > 0) {
-        rc = H5Aread(a, t, &s); // t from H5Aget_type is usable as the memory type
-    } else if (is_var == 0) {
-        fixed_size = H5Tget_size(t);
-        s = fixed_size ? calloc(fixed_size + 1, 1) : NULL;
-        rc = s ? H5Aread(a, t, s) : -1;
-    }
-    if (rc < 0) {
-        st = h5_fail(err, RMS_ERR_FORMAT, path, objname, "cannot read a string attribute");
-    } else {
-        const char *v = s ? s : "";
-        const size_t len = strlen(v);
-        if (len >= cap)
-            st = rms_fail(err, RMS_ERR_FORMAT, "%s: %s: attribute %s is too long (%zu bytes, at most %zu)", path,
-                          objname, name, len, cap - 1);
-        else
-            memcpy(out, v, len + 1);
-    }
-    if (is_var > 0)
-        H5free_memory(s);
-    else
-        free(s);
-    h5_close_id(&t, H5Tclose);
-    h5_close_id(&a, H5Aclose);
-    if (st == RMS_OK) return st;
-    out[0] = '\0';
-    return st;
-}
-
-static rms_status h5_read_i64_attr(hid_t obj, const char *objname, const char *name, int64_t *out, const char *path,
-                                   rms_err *err) {
-    hid_t a, t;
-    rms_status st = h5_open_attr(obj, objname, name, H5T_INTEGER, path, &a, &t, err);
-    if (st != RMS_OK) return st;
-    if (H5Aread(a, H5T_NATIVE_INT64, out) < 0)
-        st = h5_fail(err, RMS_ERR_FORMAT, path, objname, "cannot read an attribute");
-    h5_close_id(&t, H5Tclose);
-    h5_close_id(&a, H5Aclose);
-    return st;
-}
 
 /* ------------------------------------------------------------------ the layout */
 
@@ -293,14 +132,14 @@ static void writer_free(rms_pairs_writer *w) {
     if (!w) return;
     writer_free_rows(w);
     for (int c = 0; c < N_COLS; c++) {
-        h5_close_id(&w->ds[c], H5Dclose);
+        rms_h5_close_id(&w->ds[c], H5Dclose);
         free(w->buf[c]);
     }
-    h5_close_id(&w->group, H5Gclose);
-    h5_close_id(&w->file, H5Fclose);
-    h5_close_id(&w->t_str, H5Tclose);
-    h5_close_id(&w->t_ids_mem, H5Tclose);
-    h5_close_id(&w->t_ids_file, H5Tclose);
+    rms_h5_close_id(&w->group, H5Gclose);
+    rms_h5_close_id(&w->file, H5Fclose);
+    rms_h5_close_id(&w->t_str, H5Tclose);
+    rms_h5_close_id(&w->t_ids_mem, H5Tclose);
+    rms_h5_close_id(&w->t_ids_file, H5Tclose);
     free(w->path);
     free(w);
 }
@@ -311,19 +150,19 @@ static rms_status writer_flush_rows(rms_pairs_writer *w, rms_err *err) {
     const hsize_t start = (hsize_t)w->n_written, count = (hsize_t)w->n_buf, new_size = start + count;
     hid_t mem = H5Screate_simple(1, &count, NULL);
     rms_status st = RMS_OK;
-    if (mem < 0) st = h5_fail(err, RMS_ERR_IO, w->path, "/pairs", "cannot create a dataspace");
+    if (mem < 0) st = rms_h5_fail(err, RMS_ERR_IO, w->path, "/pairs", "cannot create a dataspace");
     for (int c = 0; c < N_COLS && st == RMS_OK; c++) {
         hid_t fs = H5I_INVALID_HID;
         if (H5Dset_extent(w->ds[c], &new_size) < 0)
-            st = h5_fail(err, RMS_ERR_IO, w->path, COLS[c].path, "cannot extend the dataset");
+            st = rms_h5_fail(err, RMS_ERR_IO, w->path, COLS[c].path, "cannot extend the dataset");
         else if ((fs = H5Dget_space(w->ds[c])) < 0 ||
                  H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL) < 0)
-            st = h5_fail(err, RMS_ERR_IO, w->path, COLS[c].path, "cannot select rows");
+            st = rms_h5_fail(err, RMS_ERR_IO, w->path, COLS[c].path, "cannot select rows");
         else if (H5Dwrite(w->ds[c], writer_mem_type(w, COLS[c].kind), mem, fs, H5P_DEFAULT, w->buf[c]) < 0)
-            st = h5_fail(err, RMS_ERR_IO, w->path, COLS[c].path, "cannot write rows");
-        h5_close_id(&fs, H5Sclose);
+            st = rms_h5_fail(err, RMS_ERR_IO, w->path, COLS[c].path, "cannot write rows");
+        rms_h5_close_id(&fs, H5Sclose);
     }
-    h5_close_id(&mem, H5Sclose);
+    rms_h5_close_id(&mem, H5Sclose);
     if (st == RMS_OK) w->n_written += w->n_buf;
     else w->failed = 1;
     writer_free_rows(w);
@@ -337,36 +176,36 @@ static rms_status writer_create_dataset(rms_pairs_writer *w, int c, rms_err *err
     const int fixed = COLS[c].kind == COL_I32 || COLS[c].kind == COL_I8;
     if (sp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, &chunk) < 0 || (fixed && H5Pset_shuffle(dcpl) < 0) ||
         H5Pset_deflate(dcpl, 4) < 0)
-        st = h5_fail(err, RMS_ERR_IO, w->path, COLS[c].path, "cannot set up the dataset's layout");
+        st = rms_h5_fail(err, RMS_ERR_IO, w->path, COLS[c].path, "cannot set up the dataset's layout");
     else if ((w->ds[c] = H5Dcreate2(w->group, COLS[c].name, writer_file_type(w, COLS[c].kind), sp, H5P_DEFAULT,
                                     dcpl, H5P_DEFAULT)) < 0)
-        st = h5_fail(err, RMS_ERR_IO, w->path, COLS[c].path, "cannot create the dataset");
-    h5_close_id(&dcpl, H5Pclose);
-    h5_close_id(&sp, H5Sclose);
+        st = rms_h5_fail(err, RMS_ERR_IO, w->path, COLS[c].path, "cannot create the dataset");
+    rms_h5_close_id(&dcpl, H5Pclose);
+    rms_h5_close_id(&sp, H5Sclose);
     return st;
 }
 
 static rms_status writer_open(rms_pairs_writer *w, const char *path, const rms_pairs_meta *meta, rms_err *err) {
-    w->t_str = h5_utf8_vlen_str_type();
+    w->t_str = rms_h5_utf8_str_type();
     w->t_ids_mem = H5Tvlen_create(H5T_NATIVE_INT32);
     w->t_ids_file = H5Tvlen_create(H5T_STD_I32LE);
     if (w->t_str < 0 || w->t_ids_mem < 0 || w->t_ids_file < 0)
-        return h5_fail(err, RMS_ERR_IO, path, "/pairs", "cannot create the HDF5 types");
+        return rms_h5_fail(err, RMS_ERR_IO, path, "/pairs", "cannot create the HDF5 types");
     for (int c = 0; c < N_COLS; c++)
         if (!(w->buf[c] = calloc(RMS_PAIRS_CHUNK_ROWS, kind_elem_size(COLS[c].kind))))
             return rms_fail(err, RMS_ERR_NOMEM, "%s: out of memory for the row buffer", path);
     if ((w->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)) < 0)
-        return h5_fail(err, RMS_ERR_IO, path, NULL, "cannot create");
+        return rms_h5_fail(err, RMS_ERR_IO, path, NULL, "cannot create");
     if ((w->group = H5Gcreate2(w->file, "pairs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0)
-        return h5_fail(err, RMS_ERR_IO, path, "/pairs", "cannot create the group");
+        return rms_h5_fail(err, RMS_ERR_IO, path, "/pairs", "cannot create the group");
     for (int c = 0; c < N_COLS; c++) {
         rms_status st = writer_create_dataset(w, c, err);
         if (st != RMS_OK) return st;
     }
-    if (!h5_write_str_attr(w->group, "tokenizer_sha256", meta->tokenizer_sha256) ||
-        !h5_write_str_attr(w->group, "template", meta->template_name) ||
-        !h5_write_str_attr(w->group, "tool_version", meta->tool_version))
-        return h5_fail(err, RMS_ERR_IO, path, "/pairs", "cannot write the attributes");
+    if (!rms_h5_write_str_attr(w->group, "tokenizer_sha256", meta->tokenizer_sha256) ||
+        !rms_h5_write_str_attr(w->group, "template", meta->template_name) ||
+        !rms_h5_write_str_attr(w->group, "tool_version", meta->tool_version))
+        return rms_h5_fail(err, RMS_ERR_IO, path, "/pairs", "cannot write the attributes");
     return RMS_OK;
 }
 
@@ -383,14 +222,14 @@ rms_status rms_pairs_writer_open(rms_pairs_writer **out, const char *path, const
     }
     w->file = w->group = w->t_str = w->t_ids_mem = w->t_ids_file = H5I_INVALID_HID;
     for (int c = 0; c < N_COLS; c++) w->ds[c] = H5I_INVALID_HID;
-    h5_quiet q;
-    h5_quiet_begin(&q);
+    rms_h5_quiet q;
+    rms_h5_quiet_begin(&q);
     rms_status st = writer_open(w, path, meta, err);
     if (st != RMS_OK)
         writer_free(w);
     else
         *out = w;
-    h5_quiet_end(&q);
+    rms_h5_quiet_end(&q);
     return st;
 }
 
@@ -454,37 +293,37 @@ rms_status rms_pairs_writer_append(rms_pairs_writer *w, const rms_pair_row *row,
         return rms_fail(err, RMS_ERR_NOMEM, "%s: row %lld: out of memory", w->path, (long long)row_no);
     }
     if (w->n_buf < RMS_PAIRS_CHUNK_ROWS) return RMS_OK;
-    h5_quiet q;
-    h5_quiet_begin(&q);
+    rms_h5_quiet q;
+    rms_h5_quiet_begin(&q);
     rms_status st = writer_flush_rows(w, err);
-    h5_quiet_end(&q);
+    rms_h5_quiet_end(&q);
     return st;
 }
 
 rms_status rms_pairs_writer_close(rms_pairs_writer *w, rms_err *err) {
     if (!w) return RMS_OK;
-    h5_quiet q;
-    h5_quiet_begin(&q);
+    rms_h5_quiet q;
+    rms_h5_quiet_begin(&q);
     rms_status st = RMS_OK;
     if (w->failed) {
         st = rms_fail(err, RMS_ERR_IO, "%s: incomplete: an earlier write failed", w->path);
     } else {
         st = writer_flush_rows(w, err);
-        if (st == RMS_OK && !h5_write_i64_attr(w->group, "n_rows", w->n_written))
-            st = h5_fail(err, RMS_ERR_IO, w->path, "/pairs", "cannot write attribute n_rows");
+        if (st == RMS_OK && !rms_h5_write_i64_attr(w->group, "n_rows", w->n_written))
+            st = rms_h5_fail(err, RMS_ERR_IO, w->path, "/pairs", "cannot write attribute n_rows");
     }
     for (int c = 0; c < N_COLS; c++)
         if (w->ds[c] >= 0 && H5Dclose(w->ds[c]) < 0 && st == RMS_OK)
-            st = h5_fail(err, RMS_ERR_IO, w->path, COLS[c].path, "cannot close the dataset");
+            st = rms_h5_fail(err, RMS_ERR_IO, w->path, COLS[c].path, "cannot close the dataset");
     for (int c = 0; c < N_COLS; c++) w->ds[c] = H5I_INVALID_HID;
     if (w->group >= 0 && H5Gclose(w->group) < 0 && st == RMS_OK)
-        st = h5_fail(err, RMS_ERR_IO, w->path, "/pairs", "cannot close the group");
+        st = rms_h5_fail(err, RMS_ERR_IO, w->path, "/pairs", "cannot close the group");
     w->group = H5I_INVALID_HID;
     if (w->file >= 0 && H5Fclose(w->file) < 0 && st == RMS_OK)
-        st = h5_fail(err, RMS_ERR_IO, w->path, NULL, "cannot close");
+        st = rms_h5_fail(err, RMS_ERR_IO, w->path, NULL, "cannot close");
     w->file = H5I_INVALID_HID;
     writer_free(w);
-    h5_quiet_end(&q);
+    rms_h5_quiet_end(&q);
     return st;
 }
 
@@ -501,11 +340,11 @@ struct rms_pairs_reader {
 static void reader_free(rms_pairs_reader *r) {
     if (!r) return;
     for (int c = 0; c < N_COLS; c++) {
-        h5_close_id(&r->ds[c], H5Dclose);
-        if (COLS[c].kind == COL_STR || COLS[c].kind == COL_IDS) h5_close_id(&r->t_mem[c], H5Tclose);
+        rms_h5_close_id(&r->ds[c], H5Dclose);
+        if (COLS[c].kind == COL_STR || COLS[c].kind == COL_IDS) rms_h5_close_id(&r->t_mem[c], H5Tclose);
     }
-    h5_close_id(&r->group, H5Gclose);
-    h5_close_id(&r->file, H5Fclose);
+    rms_h5_close_id(&r->group, H5Gclose);
+    rms_h5_close_id(&r->file, H5Fclose);
     free(r->path);
     free(r);
 }
@@ -521,20 +360,20 @@ static int int_type_fits(hid_t t, size_t size) {
 static rms_status reader_open_column(rms_pairs_reader *r, int c, int64_t *len, rms_err *err) {
     const char *path = r->path, *dname = COLS[c].path;
     const htri_t exists = H5Lexists(r->group, COLS[c].name, H5P_DEFAULT);
-    if (exists < 0) return h5_fail(err, RMS_ERR_FORMAT, path, dname, "cannot look up the dataset");
+    if (exists < 0) return rms_h5_fail(err, RMS_ERR_FORMAT, path, dname, "cannot look up the dataset");
     if (exists == 0) return rms_fail(err, RMS_ERR_FORMAT, "%s: %s: missing dataset", path, dname);
     if ((r->ds[c] = H5Dopen2(r->group, COLS[c].name, H5P_DEFAULT)) < 0)
-        return h5_fail(err, RMS_ERR_FORMAT, path, dname, "cannot open the dataset");
+        return rms_h5_fail(err, RMS_ERR_FORMAT, path, dname, "cannot open the dataset");
     hid_t sp = H5Dget_space(r->ds[c]);
     hsize_t dims = 0;
     const int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
     if (rank == 1) H5Sget_simple_extent_dims(sp, &dims, NULL);
-    h5_close_id(&sp, H5Sclose);
+    rms_h5_close_id(&sp, H5Sclose);
     if (rank != 1) return rms_fail(err, RMS_ERR_FORMAT, "%s: %s: not a 1-D dataset", path, dname);
     *len = (int64_t)dims;
 
     hid_t t = H5Dget_type(r->ds[c]);
-    if (t < 0) return h5_fail(err, RMS_ERR_FORMAT, path, dname, "cannot read the datatype");
+    if (t < 0) return rms_h5_fail(err, RMS_ERR_FORMAT, path, dname, "cannot read the datatype");
     int ok = 0;
     const char *want = "";
     switch (COLS[c].kind) {
@@ -551,11 +390,11 @@ static rms_status reader_open_column(rms_pairs_reader *r, int c, int64_t *len, r
         if (H5Tget_class(t) == H5T_VLEN) {
             hid_t base = H5Tget_super(t);
             ok = base >= 0 && int_type_fits(base, 4);
-            h5_close_id(&base, H5Tclose);
+            rms_h5_close_id(&base, H5Tclose);
         }
         if (ok && (r->t_mem[c] = H5Tvlen_create(H5T_NATIVE_INT32)) < 0) {
-            h5_close_id(&t, H5Tclose);
-            return h5_fail(err, RMS_ERR_FORMAT, path, dname, "cannot create the memory type");
+            rms_h5_close_id(&t, H5Tclose);
+            return rms_h5_fail(err, RMS_ERR_FORMAT, path, dname, "cannot create the memory type");
         }
         break;
     }
@@ -570,7 +409,7 @@ static rms_status reader_open_column(rms_pairs_reader *r, int c, int64_t *len, r
         r->t_mem[c] = H5T_NATIVE_INT8;
         break;
     }
-    h5_close_id(&t, H5Tclose);
+    rms_h5_close_id(&t, H5Tclose);
     if (!ok) return rms_fail(err, RMS_ERR_FORMAT, "%s: %s: wrong datatype (expected %s)", path, dname, want);
     return RMS_OK;
 }
@@ -580,14 +419,14 @@ static rms_status reader_open(rms_pairs_reader *r, rms_pairs_meta *meta, rms_err
     struct stat sb;
     if (stat(path, &sb) != 0) return rms_fail(err, RMS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     if ((r->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
-        return h5_fail(err, RMS_ERR_FORMAT, path, NULL,
-                       "cannot open as HDF5 (not an HDF5 file, locked by a writer, or damaged)");
+        return rms_h5_fail(err, RMS_ERR_FORMAT, path, NULL,
+                           "cannot open as HDF5 (not an HDF5 file, locked by a writer, or damaged)");
     const htri_t has_group = H5Lexists(r->file, "pairs", H5P_DEFAULT);
     if (has_group <= 0)
         return rms_fail(err, RMS_ERR_FORMAT, "%s: /pairs: missing group (not a pairs file from `rmscore prepare`)",
                         path);
     if ((r->group = H5Gopen2(r->file, "pairs", H5P_DEFAULT)) < 0)
-        return h5_fail(err, RMS_ERR_FORMAT, path, "/pairs", "cannot open the group");
+        return rms_h5_fail(err, RMS_ERR_FORMAT, path, "/pairs", "cannot open the group");
     int64_t len[N_COLS];
     for (int c = 0; c < N_COLS; c++) {
         rms_status st = reader_open_column(r, c, &len[c], err);
@@ -597,13 +436,13 @@ static rms_status reader_open(rms_pairs_reader *r, rms_pairs_meta *meta, rms_err
     if (H5Aexists(r->group, "n_rows") == 0)
         return rms_fail(err, RMS_ERR_FORMAT, "%s: /pairs: missing attribute n_rows (incomplete file: was `prepare` "
                         "interrupted?)", path);
-    if ((st = h5_read_i64_attr(r->group, "/pairs", "n_rows", &meta->n_rows, path, err)) != RMS_OK ||
-        (st = h5_read_str_attr(r->group, "/pairs", "tokenizer_sha256", meta->tokenizer_sha256,
-                               sizeof meta->tokenizer_sha256, path, err)) != RMS_OK ||
-        (st = h5_read_str_attr(r->group, "/pairs", "template", meta->template_name, sizeof meta->template_name,
-                               path, err)) != RMS_OK ||
-        (st = h5_read_str_attr(r->group, "/pairs", "tool_version", meta->tool_version, sizeof meta->tool_version,
-                               path, err)) != RMS_OK)
+    if ((st = rms_h5_read_i64_attr(r->group, "/pairs", "n_rows", &meta->n_rows, path, err)) != RMS_OK ||
+        (st = rms_h5_read_str_attr(r->group, "/pairs", "tokenizer_sha256", meta->tokenizer_sha256,
+                                   sizeof meta->tokenizer_sha256, path, err)) != RMS_OK ||
+        (st = rms_h5_read_str_attr(r->group, "/pairs", "template", meta->template_name, sizeof meta->template_name,
+                                   path, err)) != RMS_OK ||
+        (st = rms_h5_read_str_attr(r->group, "/pairs", "tool_version", meta->tool_version, sizeof meta->tool_version,
+                                   path, err)) != RMS_OK)
         return st;
     if (meta->n_rows < 0)
         return rms_fail(err, RMS_ERR_FORMAT, "%s: /pairs: negative n_rows %lld", path, (long long)meta->n_rows);
@@ -625,8 +464,8 @@ rms_status rms_pairs_reader_open(rms_pairs_reader **out, const char *path, rms_p
     }
     r->file = r->group = H5I_INVALID_HID;
     for (int c = 0; c < N_COLS; c++) r->ds[c] = r->t_mem[c] = H5I_INVALID_HID;
-    h5_quiet q;
-    h5_quiet_begin(&q);
+    rms_h5_quiet q;
+    rms_h5_quiet_begin(&q);
     rms_status st = reader_open(r, meta, err);
     if (st != RMS_OK) {
         reader_free(r);
@@ -634,15 +473,15 @@ rms_status rms_pairs_reader_open(rms_pairs_reader **out, const char *path, rms_p
     } else {
         *out = r;
     }
-    h5_quiet_end(&q);
+    rms_h5_quiet_end(&q);
     return st;
 }
 
 void rms_pairs_reader_close(rms_pairs_reader *r) {
-    h5_quiet q;
-    h5_quiet_begin(&q);
+    rms_h5_quiet q;
+    rms_h5_quiet_begin(&q);
     reader_free(r);
-    h5_quiet_end(&q);
+    rms_h5_quiet_end(&q);
 }
 
 rms_status rms_pairs_reader_columns(rms_pairs_reader *r, int32_t *chosen_len, int32_t *rejected_len,
@@ -653,14 +492,14 @@ rms_status rms_pairs_reader_columns(rms_pairs_reader *r, int32_t *chosen_len, in
         void *buf;
     } reads[] = {{C_CHOSEN_LEN, chosen_len}, {C_REJECTED_LEN, rejected_len}, {C_SHARED_PREFIX, shared_prefix},
                  {C_STATUS, status}};
-    h5_quiet q;
-    h5_quiet_begin(&q);
+    rms_h5_quiet q;
+    rms_h5_quiet_begin(&q);
     rms_status st = RMS_OK;
     for (size_t k = 0; k < sizeof reads / sizeof reads[0] && st == RMS_OK; k++)
         if (reads[k].buf && H5Dread(r->ds[reads[k].c], r->t_mem[reads[k].c], H5S_ALL, H5S_ALL, H5P_DEFAULT,
                                     reads[k].buf) < 0)
-            st = h5_fail(err, RMS_ERR_IO, r->path, COLS[reads[k].c].path, "cannot read");
-    h5_quiet_end(&q);
+            st = rms_h5_fail(err, RMS_ERR_IO, r->path, COLS[reads[k].c].path, "cannot read");
+    rms_h5_quiet_end(&q);
     return st;
 }
 
@@ -674,17 +513,6 @@ static int cmp_row_ref(const void *a, const void *b) {
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
-static int ids_reserve(rms_ids *v, int64_t need) {
-    if (need <= v->cap) return 1;
-    int64_t cap = v->cap ? v->cap : 1024;
-    while (cap < need) cap *= 2;
-    int32_t *p = realloc(v->ids, (size_t)cap * sizeof *p);
-    if (!p) return 0;
-    v->ids = p;
-    v->cap = cap;
-    return 1;
-}
-
 /* Frees what HDF5 allocated for m variable-length elements read into vl. */
 static void ids_reclaim(hid_t mem_type, hvl_t *vl, size_t m) {
     const hsize_t count = m;
@@ -693,7 +521,7 @@ static void ids_reclaim(hid_t mem_type, hvl_t *vl, size_t m) {
         H5Sclose(mem);
         return;
     }
-    h5_close_id(&mem, H5Sclose);
+    rms_h5_close_id(&mem, H5Sclose);
     for (size_t j = 0; j < m; j++) free(vl[j].p); // HDF5's default vlen allocator is malloc
 }
 
@@ -706,19 +534,19 @@ static rms_status ids_read_points(rms_pairs_reader *r, const hsize_t *coords, si
     rms_status st = RMS_OK;
     // every column has the same extent, so one file selection serves all four reads
     if (mem < 0 || fs < 0 || H5Sselect_elements(fs, H5S_SELECT_SET, m, coords) < 0)
-        st = h5_fail(err, RMS_ERR_IO, r->path, "/pairs", "cannot select rows");
+        st = rms_h5_fail(err, RMS_ERR_IO, r->path, "/pairs", "cannot select rows");
     const int len_cols[2] = {C_CHOSEN_LEN, C_REJECTED_LEN}, ids_cols[2] = {C_CHOSEN_IDS, C_REJECTED_IDS};
     for (int k = 0; k < 2 && st == RMS_OK; k++) {
         if (H5Dread(r->ds[len_cols[k]], H5T_NATIVE_INT32, mem, fs, H5P_DEFAULT, len[k]) < 0) {
-            st = h5_fail(err, RMS_ERR_IO, r->path, COLS[len_cols[k]].path, "cannot read rows");
+            st = rms_h5_fail(err, RMS_ERR_IO, r->path, COLS[len_cols[k]].path, "cannot read rows");
             break;
         }
         have_vl[k] = 1;
         if (H5Dread(r->ds[ids_cols[k]], r->t_mem[ids_cols[k]], mem, fs, H5P_DEFAULT, vl[k]) < 0)
-            st = h5_fail(err, RMS_ERR_IO, r->path, COLS[ids_cols[k]].path, "cannot read rows");
+            st = rms_h5_fail(err, RMS_ERR_IO, r->path, COLS[ids_cols[k]].path, "cannot read rows");
     }
-    h5_close_id(&fs, H5Sclose);
-    h5_close_id(&mem, H5Sclose);
+    rms_h5_close_id(&fs, H5Sclose);
+    rms_h5_close_id(&mem, H5Sclose);
     return st;
 }
 
@@ -739,8 +567,8 @@ rms_status rms_pairs_reader_ids(rms_pairs_reader *r, const int64_t *rows, int64_
     hvl_t *vl[2] = {calloc((size_t)n, sizeof(hvl_t)), calloc((size_t)n, sizeof(hvl_t))};         // (m)
     int have_vl[2] = {0, 0};
     size_t m = 0;
-    h5_quiet q;
-    h5_quiet_begin(&q);
+    rms_h5_quiet q;
+    rms_h5_quiet_begin(&q);
     rms_status st = RMS_OK;
     if (!refs || !slot || !coords || !len[0] || !len[1] || !vl[0] || !vl[1]) {
         st = rms_fail(err, RMS_ERR_NOMEM, "%s: out of memory for reading %lld rows", r->path, (long long)n);
@@ -765,7 +593,7 @@ rms_status rms_pairs_reader_ids(rms_pairs_reader *r, const int64_t *rows, int64_
     }
     int64_t total = 0;
     for (int64_t i = 0; i < n && st == RMS_OK; i++) total += (int64_t)len[0][slot[i]] + len[1][slot[i]];
-    if (st == RMS_OK && !ids_reserve(out, out->n + total))
+    if (st == RMS_OK && rms_ids_reserve(out, out->n + total) != 0)
         st = rms_fail(err, RMS_ERR_NOMEM, "%s: out of memory for %lld token ids", r->path, (long long)total);
     if (st == RMS_OK) {
         int64_t at = 0;
@@ -781,7 +609,7 @@ rms_status rms_pairs_reader_ids(rms_pairs_reader *r, const int64_t *rows, int64_
     }
     for (int k = 0; k < 2; k++)
         if (have_vl[k]) ids_reclaim(r->t_mem[k ? C_REJECTED_IDS : C_CHOSEN_IDS], vl[k], m);
-    h5_quiet_end(&q);
+    rms_h5_quiet_end(&q);
     free(vl[0]);
     free(vl[1]);
     free(len[0]);
@@ -811,17 +639,17 @@ rms_status rms_pairs_reader_strings(rms_pairs_reader *r, const char *name, int64
     char **s = calloc((size_t)n, sizeof *s); // (n) HDF5-allocated strings
     if (!s) return rms_fail(err, RMS_ERR_NOMEM, "%s: out of memory for %lld strings", r->path, (long long)n);
     const hsize_t start = (hsize_t)row0, count = (hsize_t)n;
-    h5_quiet q;
-    h5_quiet_begin(&q);
+    rms_h5_quiet q;
+    rms_h5_quiet_begin(&q);
     rms_status st = RMS_OK;
     hid_t mem = H5Screate_simple(1, &count, NULL), fs = H5Dget_space(r->ds[c]);
     int read = 0; // s may hold HDF5-allocated strings (also after a failed read)
     if (mem < 0 || fs < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL) < 0) {
-        st = h5_fail(err, RMS_ERR_IO, r->path, COLS[c].path, "cannot select rows");
+        st = rms_h5_fail(err, RMS_ERR_IO, r->path, COLS[c].path, "cannot select rows");
     } else {
         read = 1;
         if (H5Dread(r->ds[c], r->t_mem[c], mem, fs, H5P_DEFAULT, s) < 0)
-            st = h5_fail(err, RMS_ERR_IO, r->path, COLS[c].path, "cannot read rows");
+            st = rms_h5_fail(err, RMS_ERR_IO, r->path, COLS[c].path, "cannot read rows");
     }
     for (int64_t i = 0; i < n && st == RMS_OK; i++) {
         starts[i] = (int64_t)out->len;
@@ -830,10 +658,10 @@ rms_status rms_pairs_reader_strings(rms_pairs_reader *r, const char *name, int64
             st = rms_fail(err, RMS_ERR_NOMEM, "%s: %s: out of memory", r->path, COLS[c].path);
     }
     if (read && H5Dvlen_reclaim(r->t_mem[c], mem, H5P_DEFAULT, s) < 0 && st == RMS_OK)
-        st = h5_fail(err, RMS_ERR_IO, r->path, COLS[c].path, "cannot free the strings read");
-    h5_close_id(&fs, H5Sclose);
-    h5_close_id(&mem, H5Sclose);
-    h5_quiet_end(&q);
+        st = rms_h5_fail(err, RMS_ERR_IO, r->path, COLS[c].path, "cannot free the strings read");
+    rms_h5_close_id(&fs, H5Sclose);
+    rms_h5_close_id(&mem, H5Sclose);
+    rms_h5_quiet_end(&q);
     free(s);
     return st;
 }

@@ -12,9 +12,10 @@
  * Attributes of /pairs: tokenizer_sha256, template, tool_version (strings), n_rows (int64).
  *
  * Writing streams: rows are buffered and written a chunk at a time, so memory does not grow with N.
- * Ownership: writer/reader structs are caller-allocated, filled by *_open, emptied by *_close.
- * Strings and arrays handed to append are copied. Data returned by the readers goes into
- * caller-owned buffers (documented per function).
+ * Ownership: rms_pairs_writer and rms_pairs_reader are opaque: *_open allocates one and returns it
+ * through its first argument (NULL on failure), *_close frees it (the writer's close also on error);
+ * the caller never allocates or frees them itself. Strings and arrays handed to append are copied.
+ * Data returned by the readers goes into caller-owned buffers (documented per function).
  */
 #ifndef RMS_PAIRS_H5_H
 #define RMS_PAIRS_H5_H
@@ -51,7 +52,7 @@ typedef struct rms_pair_row {
 
 typedef struct rms_pairs_writer rms_pairs_writer; /* opaque */
 
-/* Creates (truncates) path. */
+/* Creates (truncates) path; *w is the new writer, to be freed by rms_pairs_writer_close. */
 rms_status rms_pairs_writer_open(rms_pairs_writer **w, const char *path, const rms_pairs_meta *meta, rms_err *err);
 rms_status rms_pairs_writer_append(rms_pairs_writer *w, const rms_pair_row *row, rms_err *err);
 /* Writes buffered rows and the n_rows attribute, closes and frees w (also on error). */
@@ -60,8 +61,10 @@ rms_status rms_pairs_writer_close(rms_pairs_writer *w, rms_err *err);
 typedef struct rms_pairs_reader rms_pairs_reader; /* opaque */
 
 /* Opens path read-only and checks the layout (every dataset present, same length N, right types);
- * fills *meta. A missing or malformed file is a clear error naming the file and the dataset. */
+ * fills *meta and sets *r to the new reader (to be freed by rms_pairs_reader_close). A missing or malformed
+ * file is a clear error naming the file and the dataset. */
 rms_status rms_pairs_reader_open(rms_pairs_reader **r, const char *path, rms_pairs_meta *meta, rms_err *err);
+/* Closes and frees r (NULL is fine). */
 void rms_pairs_reader_close(rms_pairs_reader *r);
 
 /* Reads the fixed-size columns for rows [0, N) into caller arrays of N elements (any may be NULL). */

@@ -1,30 +1,35 @@
 /* scores_h5.c — the results file: group /scores with chosen, rejected (float32) and status (int8), N rows
  * aligned with /pairs (see scores_h5.h).
  *
- * Creation: the three datasets have a fixed size N, chunks of RMS_SCORES_CHUNK_ROWS rows (shuffle + deflate), fill
- * values NaN / NaN / 0 and incremental allocation, so creating a file for millions of rows writes nothing but
- * metadata, and a chunk no row was written to reads as "pending, NaN". The file is built under "<path>.partial"
- * and renamed into place once complete and flushed: `path` exists only as a whole, openable file.
+ * Creation: the three datasets have a fixed size N and chunks of RMS_SCORES_CHUNK_ROWS rows, uncompressed (no
+ * filters), with every chunk allocated when the dataset is created and filled there with the fill values NaN /
+ * NaN / 0 (pending): creating a file for N rows writes 9 N bytes (45 MB for 5 million rows) plus the chunk index.
+ * The file is built under "<path>.partial" and renamed into place once complete and flushed: `path` exists only
+ * as a whole, openable file.
  *
- * Crash safety (HDF5 1.10, no SWMR). rms_scores_write_rows writes the two score columns, H5Fflush-es, then writes
- * the status column and H5Fflush-es again: between calls nothing is dirty in HDF5's caches and the file on disk
- * is complete and consistent, so a process killed (SIGKILL, OOM killer, job time limit) between calls leaves a
- * file that reopens with every row of every returned call; and a row's status never reaches the disk before
- * its scores. Residual risks:
- *   - a kill *during* a call (inside H5Dwrite / H5Fflush) can leave metadata half-written: compressed chunks
- *     move when their size changes, and the chunk index, the superblock's end-of-file and the freed space are
- *     updated in several writes with no journal. The file may then fail to open (the error says so; the rows
- *     must be scored again from a fresh file) or, rarely, hold a damaged chunk. SWMR (libver latest) or
- *     uncompressed, early-allocated chunks (no metadata change after creation) would close most of this window;
+ * Crash safety (HDF5 1.10, no SWMR). Every chunk has its final address and size from creation on, so writing
+ * rows changes raw data only: the chunk index, the object headers, the superblock's end-of-file and the free
+ * space never change after creation (tests/test-scores-h5.c checks that a write changes only bytes inside the
+ * chunks). rms_scores_write_rows writes the two score columns, H5Fflush-es, then writes the status column and
+ * H5Fflush-es again; a row's status never reaches the disk before its scores. So a process killed (SIGKILL, OOM
+ * killer, job time limit) at any moment of a call leaves a file that opens, with every row of every returned
+ * call; rows of the interrupted call may have their scores (or some of their statuses) on disk, and those
+ * still pending are scored again on resume. Residual risks:
+ *   - resuming rewrites the run attributes that changed (stages, replicas, config_sha256, tool_version,
+ *     pairs_file), a metadata change: a kill inside rms_scores_open's resume can damage the /scores header
+ *     (the error then says to move the file away). Resuming an unchanged run rewrites none. Opening for
+ *     writing also sets, and closing clears, the superblock's file-consistency flag (one in-place byte), which
+ *     HDF5 1.10 ignores when it opens a version-0 superblock: a killed job's file still reopens;
  *   - H5Fflush hands the data to the OS but does not fsync: an OS crash or power loss can lose recent calls;
  *   - the default (earliest) file format is kept on purpose: superblock v3 (libver latest) marks files open for
  *     writing and refuses to reopen them after a crash until `h5clear -s` is run.
- * Space freed by moved chunks is reused within a session and lost at close (the file grows slowly on resumes).
  *
  * HDF5's own error printing is silenced inside every function here; the innermost HDF5 error text goes into
  * the rms_err message instead, beside the file and dataset names.
  */
 #include "scores_h5.h"
+
+#include "h5util.h"
 
 #include <errno.h>
 #include <hdf5.h>
@@ -33,169 +38,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* ------------------------------------------------------------------ HDF5 error handling */
-
-/* Silences HDF5's automatic error printing for the duration of one public call, restoring the caller's
- * setting afterwards (no process-wide change). */
-typedef struct h5_quiet {
-    H5E_auto2_t func;
-    void *data;
-    int saved;
-} h5_quiet;
-
-static void h5_quiet_begin(h5_quiet *q) {
-    q->saved = H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data) >= 0;
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void h5_quiet_end(const h5_quiet *q) {
-    if (q->saved) H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
-}
-
-/* Keeps the first (most specific) description of the error stack, on one line. */
-static herr_t h5_first_desc(unsigned n, const H5E_error2_t *e, void *data) {
-    if (n != 0 || !e->desc) return 0;
-    char *d = data;
-    snprintf(d, 512, "%s", e->desc);
-    for (char *p = d; *p; p++)
-        if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
-    return 0;
-}
-
-/* "<path>: <obj>: <what> (HDF5: <innermost HDF5 error>)"; obj NULL for the file itself. */
-static rms_status h5_fail(rms_err *err, rms_status st, const char *path, const char *obj, const char *what) {
-    char detail[512] = "";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_first_desc, detail); // the most specific error first
-    return rms_fail(err, st, "%s: %s%s%s%s%s%s", path, obj ? obj : "", obj ? ": " : "", what,
-                    detail[0] ? " (HDF5: " : "", detail, detail[0] ? ")" : "");
-}
-
-static void h5_close_id(hid_t *id, herr_t (*close_fn)(hid_t)) {
-    if (*id >= 0) close_fn(*id);
-    *id = H5I_INVALID_HID;
-}
-
-/* ------------------------------------------------------------------ attributes */
-
-static hid_t h5_utf8_vlen_str_type(void) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0) return t;
-    if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
-        H5Tclose(t);
-        return H5I_INVALID_HID;
-    }
-    return t;
-}
-
-/* Writes (replacing) a scalar variable-length UTF-8 string attribute: h5py reads it as str. */
-static int h5_write_str_attr(hid_t obj, const char *name, const char *value) {
-    int ok = 0;
-    hid_t t = h5_utf8_vlen_str_type(), sp = H5Screate(H5S_SCALAR), a = H5I_INVALID_HID;
-    if (t >= 0 && sp >= 0) {
-        const htri_t exists = H5Aexists(obj, name);
-        if (exists >= 0 && (exists == 0 || H5Adelete(obj, name) >= 0)) {
-            a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-            ok = a >= 0 && H5Awrite(a, t, &value) >= 0;
-        }
-    }
-    h5_close_id(&a, H5Aclose);
-    h5_close_id(&sp, H5Sclose);
-    h5_close_id(&t, H5Tclose);
-    return ok;
-}
-
-/* Writes (replacing) a scalar little-endian int64 attribute. */
-static int h5_write_i64_attr(hid_t obj, const char *name, int64_t value) {
-    int ok = 0;
-    hid_t sp = H5Screate(H5S_SCALAR), a = H5I_INVALID_HID;
-    if (sp >= 0) {
-        const htri_t exists = H5Aexists(obj, name);
-        if (exists >= 0 && (exists == 0 || H5Adelete(obj, name) >= 0)) {
-            a = H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-            ok = a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &value) >= 0;
-        }
-    }
-    h5_close_id(&a, H5Aclose);
-    h5_close_id(&sp, H5Sclose);
-    return ok;
-}
-
-/* Opens attribute `name` of obj (named objname in messages) holding exactly one element of class cls. */
-static rms_status h5_open_attr(hid_t obj, const char *objname, const char *name, H5T_class_t cls, const char *path,
-                               hid_t *attr, hid_t *type, rms_err *err) {
-    char what[256];
-    *attr = *type = H5I_INVALID_HID;
-    const htri_t exists = H5Aexists(obj, name);
-    snprintf(what, sizeof what, "attribute %s", name);
-    if (exists < 0) return h5_fail(err, RMS_ERR_FORMAT, path, objname, "cannot look up an attribute");
-    if (exists == 0) return rms_fail(err, RMS_ERR_FORMAT, "%s: %s: missing attribute %s", path, objname, name);
-    *attr = H5Aopen(obj, name, H5P_DEFAULT);
-    if (*attr < 0) return h5_fail(err, RMS_ERR_FORMAT, path, objname, "cannot open an attribute");
-    *type = H5Aget_type(*attr);
-    hid_t sp = H5Aget_space(*attr);
-    const hssize_t npoints = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
-    h5_close_id(&sp, H5Sclose);
-    if (*type < 0 || H5Tget_class(*type) != cls || npoints != 1) {
-        h5_close_id(type, H5Tclose);
-        h5_close_id(attr, H5Aclose);
-        return rms_fail(err, RMS_ERR_FORMAT, "%s: %s: attribute %s is not a single %s", path, objname, name,
-                        cls == H5T_STRING ? "string" : "integer");
-    }
-    return RMS_OK;
-}
-
-/* Reads a string attribute (variable-length or fixed-size, any character set) into out (cap bytes with the NUL). */
-static rms_status h5_read_str_attr(hid_t obj, const char *objname, const char *name, char *out, size_t cap,
-                                   const char *path, rms_err *err) {
-    hid_t a, t;
-    out[0] = '\0';
-    rms_status st = h5_open_attr(obj, objname, name, H5T_STRING, path, &a, &t, err);
-    if (st != RMS_OK) return st;
-    const htri_t is_var = H5Tis_variable_str(t);
-    char *s = NULL;
-    size_t fixed_size = 0;
-    herr_t rc = -1;
-    if (is_var > 0) {
-        rc = H5Aread(a, t, &s); // t from H5Aget_type is usable as the memory type
-    } else if (is_var == 0) {
-        fixed_size = H5Tget_size(t);
-        s = fixed_size ? calloc(fixed_size + 1, 1) : NULL;
-        rc = s ? H5Aread(a, t, s) : -1;
-    }
-    if (rc < 0) {
-        st = h5_fail(err, RMS_ERR_FORMAT, path, objname, "cannot read a string attribute");
-    } else {
-        const char *v = s ? s : "";
-        const size_t len = strlen(v);
-        if (len >= cap)
-            st = rms_fail(err, RMS_ERR_FORMAT, "%s: %s: attribute %s is too long (%zu bytes, at most %zu)", path,
-                          objname, name, len, cap - 1);
-        else
-            memcpy(out, v, len + 1);
-    }
-    if (is_var > 0)
-        H5free_memory(s);
-    else
-        free(s);
-    h5_close_id(&t, H5Tclose);
-    h5_close_id(&a, H5Aclose);
-    if (st == RMS_OK) return st;
-    out[0] = '\0';
-    return st;
-}
-
-static rms_status h5_read_i64_attr(hid_t obj, const char *objname, const char *name, int64_t *out, const char *path,
-                                   rms_err *err) {
-    hid_t a, t;
-    rms_status st = h5_open_attr(obj, objname, name, H5T_INTEGER, path, &a, &t, err);
-    if (st != RMS_OK) return st;
-    if (H5Aread(a, H5T_NATIVE_INT64, out) < 0)
-        st = h5_fail(err, RMS_ERR_FORMAT, path, objname, "cannot read an attribute");
-    h5_close_id(&t, H5Tclose);
-    h5_close_id(&a, H5Aclose);
-    return st;
-}
 
 /* ------------------------------------------------------------------ the layout */
 
@@ -238,11 +80,11 @@ static rms_status scores_free(rms_scores *s, rms_status st, rms_err *err) {
     if (!s) return st;
     for (int c = 0; c < N_SCOLS; c++)
         if (s->ds[c] >= 0 && H5Dclose(s->ds[c]) < 0 && st == RMS_OK)
-            st = h5_fail(err, RMS_ERR_IO, s->path, SCOLS[c].path, "cannot close the dataset");
+            st = rms_h5_fail(err, RMS_ERR_IO, s->path, SCOLS[c].path, "cannot close the dataset");
     if (s->group >= 0 && H5Gclose(s->group) < 0 && st == RMS_OK)
-        st = h5_fail(err, RMS_ERR_IO, s->path, "/scores", "cannot close the group");
+        st = rms_h5_fail(err, RMS_ERR_IO, s->path, "/scores", "cannot close the group");
     if (s->file >= 0 && H5Fclose(s->file) < 0 && st == RMS_OK)
-        st = h5_fail(err, RMS_ERR_IO, s->path, NULL, "cannot close");
+        st = rms_h5_fail(err, RMS_ERR_IO, s->path, NULL, "cannot close");
     free(s->path);
     free(s);
     return st;
@@ -255,42 +97,90 @@ static int meta_strings_terminated(const rms_scores_meta *m) {
 #undef TERMINATED
 }
 
-/* Writes the run attributes (all but n_rows and pairs_tokenizer_sha256, which tie the file to its dataset). */
-static rms_status scores_write_run_attrs(rms_scores *s, const rms_scores_meta *m, rms_err *err) {
-    if (!h5_write_str_attr(s->group, "model", m->model) || !h5_write_str_attr(s->group, "pairs_file", m->pairs_file) ||
-        !h5_write_str_attr(s->group, "config_sha256", m->config_sha256) ||
-        !h5_write_str_attr(s->group, "compute", m->compute) || !h5_write_str_attr(s->group, "overlong", m->overlong) ||
-        !h5_write_i64_attr(s->group, "max_tokens", m->max_tokens) ||
-        !h5_write_i64_attr(s->group, "stages", m->stages) || !h5_write_i64_attr(s->group, "replicas", m->replicas) ||
-        !h5_write_str_attr(s->group, "tool_version", m->tool_version))
-        return h5_fail(err, RMS_ERR_IO, s->path, "/scores", "cannot write the run attributes");
+/* 1 if attribute `name` of /scores holds str (or, when str is NULL, the integer i64); 0 if it differs or cannot be
+ * read. */
+static int scores_attr_equals(const rms_scores *s, const char *name, const char *str, int64_t i64) {
+    rms_err ignored;
+    if (str) {
+        char have[sizeof((rms_scores_meta *)0)->model];
+        return rms_h5_read_str_attr(s->group, "/scores", name, have, sizeof have, s->path, &ignored) == RMS_OK &&
+               strcmp(have, str) == 0;
+    }
+    int64_t have;
+    return rms_h5_read_i64_attr(s->group, "/scores", name, &have, s->path, &ignored) == RMS_OK && have == i64;
+}
+
+/* Writes the run attributes a resumed run may change (stages, replicas, config_sha256, tool_version, pairs_file);
+ * with only_changed, only those whose stored value differs, so that resuming the same run changes no metadata.
+ * model, compute, overlong and max_tokens must match instead (scores_check_same_run), and n_rows and
+ * pairs_tokenizer_sha256 tie the file to its dataset. */
+static rms_status scores_write_mutable_attrs(rms_scores *s, const rms_scores_meta *m, int only_changed,
+                                             rms_err *err) {
+    const struct {
+        const char *name, *str; // str NULL: an int64 attribute of value i64
+        int64_t i64;
+    } attrs[] = {
+        {"pairs_file", m->pairs_file, 0}, {"config_sha256", m->config_sha256, 0}, {"stages", NULL, m->stages},
+        {"replicas", NULL, m->replicas},  {"tool_version", m->tool_version, 0},
+    };
+    for (size_t k = 0; k < sizeof attrs / sizeof attrs[0]; k++) {
+        if (only_changed && scores_attr_equals(s, attrs[k].name, attrs[k].str, attrs[k].i64)) continue;
+        if (!(attrs[k].str ? rms_h5_write_str_attr(s->group, attrs[k].name, attrs[k].str)
+                           : rms_h5_write_i64_attr(s->group, attrs[k].name, attrs[k].i64)))
+            return rms_h5_fail(err, RMS_ERR_IO, s->path, "/scores", "cannot write the run attributes");
+    }
+    return RMS_OK;
+}
+
+/* A resumed run must score like the runs that wrote the file: same model, compute, overlong and max_tokens. */
+static rms_status scores_check_same_run(rms_scores *s, const rms_scores_meta *m, rms_err *err) {
+    static const char hint[] = "a scores file holds the results of one run: for other settings choose a new --out";
+    const struct {
+        const char *name, *want;
+    } strs[] = {{"model", m->model}, {"compute", m->compute}, {"overlong", m->overlong}};
+    char have[sizeof m->model];
+    rms_status st;
+    for (size_t k = 0; k < sizeof strs / sizeof strs[0]; k++) {
+        if ((st = rms_h5_read_str_attr(s->group, "/scores", strs[k].name, have, sizeof have, s->path, err)) != RMS_OK)
+            return st;
+        if (strcmp(have, strs[k].want) != 0)
+            return rms_fail(err, RMS_ERR_ARG, "%s: cannot resume: its %s is '%s' but this run's is '%s' (%s)", s->path,
+                            strs[k].name, have, strs[k].want, hint);
+    }
+    int64_t max_tokens;
+    if ((st = rms_h5_read_i64_attr(s->group, "/scores", "max_tokens", &max_tokens, s->path, err)) != RMS_OK)
+        return st;
+    if (max_tokens != m->max_tokens)
+        return rms_fail(err, RMS_ERR_ARG, "%s: cannot resume: its max_tokens is %lld but this run's is %lld (%s)",
+                        s->path, (long long)max_tokens, (long long)m->max_tokens, hint);
     return RMS_OK;
 }
 
 static rms_status scores_flush(rms_scores *s, rms_err *err) {
-    if (H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0) return h5_fail(err, RMS_ERR_IO, s->path, NULL, "cannot flush");
+    if (H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0) return rms_h5_fail(err, RMS_ERR_IO, s->path, NULL, "cannot flush");
     return RMS_OK;
 }
 
+/* Creates dataset c of s->n rows: chunked, unfiltered, every chunk allocated and filled at creation. */
 static rms_status scores_create_dataset(rms_scores *s, const char *shown_path, int c, rms_err *err) {
     const hsize_t n = (hsize_t)s->n, chunk = n < RMS_SCORES_CHUNK_ROWS ? n : RMS_SCORES_CHUNK_ROWS;
     const float nan_fill = NAN;
     const int8_t pending = RMS_SCORE_PENDING;
     hid_t sp = H5Screate_simple(1, &n, &n), dcpl = H5Pcreate(H5P_DATASET_CREATE);
     rms_status st = RMS_OK;
-    // chunk dimensions must be > 0: an empty file keeps the contiguous layout
-    if (sp < 0 || dcpl < 0 ||
-        (n > 0 && (H5Pset_chunk(dcpl, 1, &chunk) < 0 || H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, 4) < 0 ||
-                   H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_INCR) < 0)) ||
+    // chunk dimensions must be > 0: an empty file keeps the contiguous layout. No filters: a chunk's size and
+    // address never change, so writes touch no metadata.
+    if (sp < 0 || dcpl < 0 || (n > 0 && H5Pset_chunk(dcpl, 1, &chunk) < 0) ||
+        H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0 ||
         H5Pset_fill_value(dcpl, scol_mem_type(c), c == S_STATUS ? (const void *)&pending : (const void *)&nan_fill) <
             0 ||
-        H5Pset_fill_time(dcpl, H5D_FILL_TIME_IFSET) < 0)
-        st = h5_fail(err, RMS_ERR_IO, shown_path, SCOLS[c].path, "cannot set up the dataset's layout");
+        H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC) < 0)
+        st = rms_h5_fail(err, RMS_ERR_IO, shown_path, SCOLS[c].path, "cannot set up the dataset's layout");
     else if ((s->ds[c] = H5Dcreate2(s->group, SCOLS[c].name, c == S_STATUS ? H5T_STD_I8LE : H5T_IEEE_F32LE, sp,
                                     H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0)
-        st = h5_fail(err, RMS_ERR_IO, shown_path, SCOLS[c].path, "cannot create the dataset");
-    h5_close_id(&dcpl, H5Pclose);
-    h5_close_id(&sp, H5Sclose);
+        st = rms_h5_fail(err, RMS_ERR_IO, shown_path, SCOLS[c].path, "cannot create the dataset");
+    rms_h5_close_id(&dcpl, H5Pclose);
+    rms_h5_close_id(&sp, H5Sclose);
     return st;
 }
 
@@ -298,15 +188,19 @@ static rms_status scores_create_dataset(rms_scores *s, const char *shown_path, i
 static rms_status scores_create(rms_scores *s, const char *tmp_path, const rms_scores_meta *m, rms_err *err) {
     rms_status st = RMS_OK;
     if ((s->file = H5Fcreate(tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)) < 0)
-        return h5_fail(err, RMS_ERR_IO, tmp_path, NULL, "cannot create");
+        return rms_h5_fail(err, RMS_ERR_IO, tmp_path, NULL, "cannot create");
     if ((s->group = H5Gcreate2(s->file, "scores", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0)
-        return h5_fail(err, RMS_ERR_IO, tmp_path, "/scores", "cannot create the group");
+        return rms_h5_fail(err, RMS_ERR_IO, tmp_path, "/scores", "cannot create the group");
     for (int c = 0; c < N_SCOLS && st == RMS_OK; c++) st = scores_create_dataset(s, tmp_path, c, err);
     if (st != RMS_OK) return st;
-    if (!h5_write_i64_attr(s->group, "n_rows", m->n_rows) ||
-        !h5_write_str_attr(s->group, "pairs_tokenizer_sha256", m->pairs_tokenizer_sha256))
-        return h5_fail(err, RMS_ERR_IO, tmp_path, "/scores", "cannot write the attributes");
-    if ((st = scores_write_run_attrs(s, m, err)) != RMS_OK || (st = scores_flush(s, err)) != RMS_OK) return st;
+    if (!rms_h5_write_i64_attr(s->group, "n_rows", m->n_rows) ||
+        !rms_h5_write_str_attr(s->group, "pairs_tokenizer_sha256", m->pairs_tokenizer_sha256) ||
+        !rms_h5_write_str_attr(s->group, "model", m->model) ||
+        !rms_h5_write_str_attr(s->group, "compute", m->compute) ||
+        !rms_h5_write_str_attr(s->group, "overlong", m->overlong) ||
+        !rms_h5_write_i64_attr(s->group, "max_tokens", m->max_tokens))
+        return rms_h5_fail(err, RMS_ERR_IO, tmp_path, "/scores", "cannot write the attributes");
+    if ((st = scores_write_mutable_attrs(s, m, 0, err)) != RMS_OK || (st = scores_flush(s, err)) != RMS_OK) return st;
     if (rename(tmp_path, s->path) != 0)
         return rms_fail(err, RMS_ERR_IO, "%s: cannot rename %s into place: %s", s->path, tmp_path, strerror(errno));
     return RMS_OK;
@@ -321,17 +215,17 @@ static rms_status scores_check_layout(rms_scores *s, rms_err *err) {
         return rms_fail(err, RMS_ERR_FORMAT, "%s: /scores: missing group (not a scores file from `rmscore score`)",
                         path);
     if ((s->group = H5Gopen2(s->file, "scores", H5P_DEFAULT)) < 0)
-        return h5_fail(err, RMS_ERR_FORMAT, path, "/scores", "cannot open the group");
-    rms_status st = h5_read_i64_attr(s->group, "/scores", "n_rows", &s->n, path, err);
+        return rms_h5_fail(err, RMS_ERR_FORMAT, path, "/scores", "cannot open the group");
+    rms_status st = rms_h5_read_i64_attr(s->group, "/scores", "n_rows", &s->n, path, err);
     if (st != RMS_OK) return st;
     if (s->n < 0) return rms_fail(err, RMS_ERR_FORMAT, "%s: /scores: negative n_rows %lld", path, (long long)s->n);
     for (int c = 0; c < N_SCOLS; c++) {
         const char *dname = SCOLS[c].path;
         const htri_t exists = H5Lexists(s->group, SCOLS[c].name, H5P_DEFAULT);
-        if (exists < 0) return h5_fail(err, RMS_ERR_FORMAT, path, dname, "cannot look up the dataset");
+        if (exists < 0) return rms_h5_fail(err, RMS_ERR_FORMAT, path, dname, "cannot look up the dataset");
         if (exists == 0) return rms_fail(err, RMS_ERR_FORMAT, "%s: %s: missing dataset", path, dname);
         if ((s->ds[c] = H5Dopen2(s->group, SCOLS[c].name, H5P_DEFAULT)) < 0)
-            return h5_fail(err, RMS_ERR_FORMAT, path, dname, "cannot open the dataset");
+            return rms_h5_fail(err, RMS_ERR_FORMAT, path, dname, "cannot open the dataset");
         hid_t sp = H5Dget_space(s->ds[c]), t = H5Dget_type(s->ds[c]);
         hsize_t dims = 0;
         const int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
@@ -339,8 +233,8 @@ static rms_status scores_check_layout(rms_scores *s, rms_err *err) {
         const H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
         const size_t size = t >= 0 ? H5Tget_size(t) : 0;
         const int type_ok = c == S_STATUS ? cls == H5T_INTEGER && size == 1 : cls == H5T_FLOAT && size == 4;
-        h5_close_id(&t, H5Tclose);
-        h5_close_id(&sp, H5Sclose);
+        rms_h5_close_id(&t, H5Tclose);
+        rms_h5_close_id(&sp, H5Sclose);
         if (rank != 1) return rms_fail(err, RMS_ERR_FORMAT, "%s: %s: not a 1-D dataset", path, dname);
         if (!type_ok)
             return rms_fail(err, RMS_ERR_FORMAT, "%s: %s: wrong datatype (expected %s)", path, dname,
@@ -355,14 +249,14 @@ static rms_status scores_check_layout(rms_scores *s, rms_err *err) {
 static rms_status scores_resume(rms_scores *s, const rms_scores_meta *m, rms_err *err) {
     const char *path = s->path;
     if ((s->file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT)) < 0)
-        return h5_fail(err, RMS_ERR_FORMAT, path, NULL,
-                       "cannot reopen to resume (not an HDF5 file, in use by another job, or damaged by a crash "
-                       "during a write: then move it away to start over)");
+        return rms_h5_fail(err, RMS_ERR_FORMAT, path, NULL,
+                           "cannot reopen to resume (not an HDF5 file, in use by another job, or damaged by a crash "
+                           "during a write: then move it away to start over)");
     rms_status st = scores_check_layout(s, err);
     if (st != RMS_OK) return st;
     char sha[sizeof m->pairs_tokenizer_sha256];
-    if ((st = h5_read_str_attr(s->group, "/scores", "pairs_tokenizer_sha256", sha, sizeof sha, path, err)) != RMS_OK)
-        return st;
+    st = rms_h5_read_str_attr(s->group, "/scores", "pairs_tokenizer_sha256", sha, sizeof sha, path, err);
+    if (st != RMS_OK) return st;
     if (s->n != m->n_rows)
         return rms_fail(err, RMS_ERR_FORMAT,
                         "%s: cannot resume: it has %lld rows but the pairs file has %lld (scores of another dataset?)",
@@ -372,7 +266,9 @@ static rms_status scores_resume(rms_scores *s, const rms_scores_meta *m, rms_err
                         "%s: cannot resume: its pairs_tokenizer_sha256 is '%s' but the pairs file's is '%s' "
                         "(scores of another dataset or tokenizer?)",
                         path, sha, m->pairs_tokenizer_sha256);
-    if ((st = scores_write_run_attrs(s, m, err)) != RMS_OK) return st;
+    if ((st = scores_check_same_run(s, m, err)) != RMS_OK ||
+        (st = scores_write_mutable_attrs(s, m, 1, err)) != RMS_OK)
+        return st;
     return scores_flush(s, err);
 }
 
@@ -395,8 +291,8 @@ rms_status rms_scores_open(rms_scores **out, const char *path, const rms_scores_
         return rms_fail(err, RMS_ERR_NOMEM, "%s: out of memory", path);
     }
     s->writable = 1;
-    h5_quiet q;
-    h5_quiet_begin(&q);
+    rms_h5_quiet q;
+    rms_h5_quiet_begin(&q);
     rms_status st;
     if (exists) {
         st = scores_resume(s, meta, err);
@@ -413,7 +309,7 @@ rms_status rms_scores_open(rms_scores **out, const char *path, const rms_scores_
         *resumed = exists;
         *out = s;
     }
-    h5_quiet_end(&q);
+    rms_h5_quiet_end(&q);
     free(tmp_path);
     return st;
 }
@@ -425,17 +321,17 @@ rms_status rms_scores_open_read(rms_scores **out, const char *path, rms_scores_m
     if (stat(path, &sb) != 0) return rms_fail(err, RMS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     rms_scores *s = scores_new(path);
     if (!s) return rms_fail(err, RMS_ERR_NOMEM, "%s: out of memory", path);
-    h5_quiet q;
-    h5_quiet_begin(&q);
+    rms_h5_quiet q;
+    rms_h5_quiet_begin(&q);
     rms_status st = RMS_OK;
     hid_t g;
     if ((s->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
-        st = h5_fail(err, RMS_ERR_FORMAT, path, NULL,
-                     "cannot open as HDF5 (not an HDF5 file, locked by a writer, or damaged)");
+        st = rms_h5_fail(err, RMS_ERR_FORMAT, path, NULL,
+                         "cannot open as HDF5 (not an HDF5 file, locked by a writer, or damaged)");
     if (st == RMS_OK) st = scores_check_layout(s, err);
     g = s->group;
-#define READ_STR(f) h5_read_str_attr(g, "/scores", #f, meta->f, sizeof meta->f, path, err)
-#define READ_I64(f) h5_read_i64_attr(g, "/scores", #f, &meta->f, path, err)
+#define READ_STR(f) rms_h5_read_str_attr(g, "/scores", #f, meta->f, sizeof meta->f, path, err)
+#define READ_I64(f) rms_h5_read_i64_attr(g, "/scores", #f, &meta->f, path, err)
     if (st == RMS_OK) st = READ_STR(model);
     if (st == RMS_OK) st = READ_STR(pairs_file);
     if (st == RMS_OK) st = READ_STR(pairs_tokenizer_sha256);
@@ -455,20 +351,20 @@ rms_status rms_scores_open_read(rms_scores **out, const char *path, rms_scores_m
     } else {
         *out = s;
     }
-    h5_quiet_end(&q);
+    rms_h5_quiet_end(&q);
     return st;
 }
 
 rms_status rms_scores_read(rms_scores *s, float *chosen, float *rejected, int8_t *status, rms_err *err) {
     if (s->n == 0) return RMS_OK;
     void *bufs[N_SCOLS] = {[S_CHOSEN] = chosen, [S_REJECTED] = rejected, [S_STATUS] = status};
-    h5_quiet q;
-    h5_quiet_begin(&q);
+    rms_h5_quiet q;
+    rms_h5_quiet_begin(&q);
     rms_status st = RMS_OK;
     for (int c = 0; c < N_SCOLS && st == RMS_OK; c++)
         if (bufs[c] && H5Dread(s->ds[c], scol_mem_type(c), H5S_ALL, H5S_ALL, H5P_DEFAULT, bufs[c]) < 0)
-            st = h5_fail(err, RMS_ERR_IO, s->path, SCOLS[c].path, "cannot read");
-    h5_quiet_end(&q);
+            st = rms_h5_fail(err, RMS_ERR_IO, s->path, SCOLS[c].path, "cannot read");
+    rms_h5_quiet_end(&q);
     return st;
 }
 
@@ -482,7 +378,7 @@ static rms_status scores_write_cols(rms_scores *s, int c0, int c1, hid_t mem, hi
                                     rms_err *err) {
     for (int c = c0; c < c1; c++)
         if (H5Dwrite(s->ds[c], scol_mem_type(c), mem, fs, H5P_DEFAULT, bufs[c]) < 0)
-            return h5_fail(err, RMS_ERR_IO, s->path, SCOLS[c].path, "cannot write rows");
+            return rms_h5_fail(err, RMS_ERR_IO, s->path, SCOLS[c].path, "cannot write rows");
     return scores_flush(s, err);
 }
 
@@ -511,32 +407,32 @@ rms_status rms_scores_write_rows(rms_scores *s, const int64_t *rows, int64_t n, 
             return rms_fail(err, RMS_ERR_ARG, "%s: row %lld is written twice in one call", s->path, dup);
         }
     }
-    h5_quiet q;
-    h5_quiet_begin(&q);
+    rms_h5_quiet q;
+    rms_h5_quiet_begin(&q);
     const hsize_t count = (hsize_t)n;
     const void *const bufs[N_SCOLS] = {[S_CHOSEN] = chosen, [S_REJECTED] = rejected, [S_STATUS] = status};
     hid_t mem = H5Screate_simple(1, &count, NULL), fs = H5Dget_space(s->ds[S_CHOSEN]);
     rms_status st = RMS_OK;
     // the three datasets have one extent, so one point selection serves all three writes
     if (mem < 0 || fs < 0 || H5Sselect_elements(fs, H5S_SELECT_SET, (size_t)n, coords) < 0)
-        st = h5_fail(err, RMS_ERR_IO, s->path, "/scores", "cannot select rows");
+        st = rms_h5_fail(err, RMS_ERR_IO, s->path, "/scores", "cannot select rows");
     // scores first and flushed, then the statuses: a status on disk always has its scores on disk
     if (st == RMS_OK) st = scores_write_cols(s, S_CHOSEN, S_STATUS, mem, fs, bufs, err);
     if (st == RMS_OK) st = scores_write_cols(s, S_STATUS, N_SCOLS, mem, fs, bufs, err);
-    h5_close_id(&fs, H5Sclose);
-    h5_close_id(&mem, H5Sclose);
-    h5_quiet_end(&q);
+    rms_h5_close_id(&fs, H5Sclose);
+    rms_h5_close_id(&mem, H5Sclose);
+    rms_h5_quiet_end(&q);
     free(coords);
     return st;
 }
 
 rms_status rms_scores_close(rms_scores *s, rms_err *err) {
     if (!s) return RMS_OK;
-    h5_quiet q;
-    h5_quiet_begin(&q);
+    rms_h5_quiet q;
+    rms_h5_quiet_begin(&q);
     rms_status st = RMS_OK;
     if (s->writable && s->file >= 0) st = scores_flush(s, err);
     st = scores_free(s, st, err);
-    h5_quiet_end(&q);
+    rms_h5_quiet_end(&q);
     return st;
 }

@@ -1,4 +1,5 @@
-/* commands.h — the dataset subcommands (prepare, score, report, export, merge). Each parses its own
+/* commands.h — the subcommands (make-test-model, score-ids, tokenize, render, prepare, score, report,
+ * export, merge). Each parses its own
  * options from argv (argv[1] is the subcommand), does the work, and returns a status with a one-line
  * message in err; main prints it and exits. --help prints usage to stdout and exits 0.
  * `stop` (score only) points to a flag set by SIGINT/SIGTERM: the job stops after the micro-batch in
@@ -10,6 +11,10 @@
 
 #include "status.h"
 
+rms_status rms_cmd_make_test_model(int argc, char **argv, rms_err *err);
+rms_status rms_cmd_score_ids(int argc, char **argv, rms_err *err);
+rms_status rms_cmd_tokenize(int argc, char **argv, rms_err *err);
+rms_status rms_cmd_render(int argc, char **argv, rms_err *err);
 rms_status rms_cmd_prepare(int argc, char **argv, rms_err *err);
 rms_status rms_cmd_score(int argc, char **argv, volatile sig_atomic_t *stop, rms_err *err);
 rms_status rms_cmd_report(int argc, char **argv, rms_err *err);

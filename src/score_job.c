@@ -118,9 +118,7 @@ static rms_status parse_args(int argc, char **argv, rms_score_opts *o, rms_err *
         }
         if ((r = rms_cli_option(&c, "--compute", err)) != 0) {
             if (r < 0) return RMS_ERR_ARG;
-            if (strcmp(c.value, "fp32") == 0) o->compute = RMS_COMPUTE_FP32;
-            else if (strcmp(c.value, "bf16") == 0) o->compute = RMS_COMPUTE_BF16;
-            else return rms_fail(err, RMS_ERR_ARG, "--compute: '%s' is not one of fp32, bf16", c.value);
+            if ((st = rms_compute_parse(c.value, &o->compute, err)) != RMS_OK) return st;
             continue;
         }
         if ((st = parse_int_opt(&c, "--threads", 1, 1024, &o->threads, &m, err)) != RMS_OK) return st;

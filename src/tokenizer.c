@@ -463,13 +463,7 @@ int64_t rms_tokenizer_vocab_size(const rms_tokenizer *t) { return t->vocab_size;
 /* ------------------------------------------------------------------ BPE */
 
 static int ids_push(rms_ids *out, int32_t id) {
-    if (out->n + 1 > out->cap) {
-        const int64_t cap = out->cap ? out->cap * 2 : 256;
-        int32_t *p = realloc(out->ids, (size_t)cap * sizeof *p);
-        if (!p) return -1;
-        out->ids = p;
-        out->cap = cap;
-    }
+    if (rms_ids_reserve(out, out->n + 1) != 0) return -1;
     out->ids[out->n++] = id;
     return 0;
 }

@@ -113,8 +113,12 @@ static void test_written_rows_survive_close_and_resume_while_the_rest_stay_pendi
     CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
     check_file(path, n, first, 6);
 
-    snprintf(meta.model, sizeof meta.model, "/models/other-dir");
+    // what a resumed run may change: the layout, the run config, the tool version, the pairs file's path
+    meta.stages = 3;
     meta.replicas = 4;
+    snprintf(meta.config_sha256, sizeof meta.config_sha256, "%064d", 7);
+    snprintf(meta.tool_version, sizeof meta.tool_version, "0.2.0");
+    snprintf(meta.pairs_file, sizeof meta.pairs_file, "moved/pairs.h5");
     CHECK_EQ_INT(rms_scores_open(&s, path, &meta, &resumed, &err), RMS_OK);
     CHECK_EQ_INT(resumed, 1);
     if (!s) return;
@@ -125,16 +129,16 @@ static void test_written_rows_survive_close_and_resume_while_the_rest_stay_pendi
 
     rms_scores_meta got;
     CHECK_EQ_INT(rms_scores_open_read(&s, path, &got, &err), RMS_OK);
-    CHECK(strcmp(got.model, "/models/other-dir") == 0); // the run attributes are the last run's
+    CHECK_EQ_INT(got.stages, 3); // the run attributes a resume may change are the last run's
     CHECK_EQ_INT(got.replicas, 4);
-    CHECK_EQ_INT(got.stages, 2);
+    CHECK(strcmp(got.config_sha256, meta.config_sha256) == 0);
+    CHECK(strcmp(got.tool_version, "0.2.0") == 0);
+    CHECK(strcmp(got.pairs_file, "moved/pairs.h5") == 0);
+    CHECK(strcmp(got.model, "/models/tulu-3-8b-rm") == 0);
     CHECK_EQ_INT(got.max_tokens, 8192);
     CHECK(strcmp(got.pairs_tokenizer_sha256, meta.pairs_tokenizer_sha256) == 0);
-    CHECK(strcmp(got.config_sha256, "") == 0);
     CHECK(strcmp(got.compute, "fp32") == 0);
     CHECK(strcmp(got.overlong, "skip") == 0);
-    CHECK(strcmp(got.tool_version, "0.1.0") == 0);
-    CHECK(strcmp(got.pairs_file, "pairs.h5") == 0);
     const float one = 1;
     const int8_t scored = RMS_SCORE_SCORED;
     CHECK_EQ_INT(rms_scores_write_rows(s, first, 1, &one, &one, &scored, &err), RMS_ERR_ARG); // read-only
@@ -170,6 +174,64 @@ static void test_resuming_with_another_tokenizer_sha_fails_naming_both(void) {
     CHECK_CONTAINS(err.msg, "pairs_tokenizer_sha256");
     CHECK_CONTAINS(err.msg, "0000000043");
     CHECK_CONTAINS(err.msg, "0000000042");
+}
+
+/* Creates name with test_meta(100) and one scored row, then resumes it with `changed`: the resume must be
+ * refused (RMS_ERR_ARG) with a message containing each of want[] and a new --out, leaving the file as it was. */
+static void check_resume_refused(const char *name, const rms_scores_meta *changed, const char *const *want,
+                                 int n_want) {
+    const char *path = file_path(name);
+    rms_scores_meta meta = test_meta(100);
+    rms_scores *s = NULL;
+    rms_err err = {{0}};
+    int resumed = -1;
+    const int64_t row[] = {7};
+    CHECK_EQ_INT(rms_scores_open(&s, path, &meta, &resumed, &err), RMS_OK);
+    if (!s) return;
+    CHECK_EQ_INT(write_test_rows(s, row, 1, &err), RMS_OK);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+    s = NULL;
+    CHECK_EQ_INT(rms_scores_open(&s, path, changed, &resumed, &err), RMS_ERR_ARG);
+    CHECK(s == NULL);
+    CHECK_EQ_INT(resumed, 0);
+    CHECK_CONTAINS(err.msg, name);
+    CHECK_CONTAINS(err.msg, "cannot resume");
+    for (int i = 0; i < n_want; i++) CHECK_CONTAINS(err.msg, want[i]);
+    CHECK_CONTAINS(err.msg, "new --out");
+    check_file(path, 100, row, 1); // untouched, and its run attributes are still the first run's
+    rms_scores_meta got;
+    CHECK_EQ_INT(rms_scores_open_read(&s, path, &got, &err), RMS_OK);
+    CHECK(strcmp(got.model, meta.model) == 0 && strcmp(got.compute, meta.compute) == 0 &&
+          strcmp(got.overlong, meta.overlong) == 0 && got.max_tokens == meta.max_tokens);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+}
+
+static void test_resuming_with_another_model_is_refused_naming_both_and_asking_for_a_new_out(void) {
+    rms_scores_meta m = test_meta(100);
+    snprintf(m.model, sizeof m.model, "/models/other-rm");
+    const char *want[] = {"model is '/models/tulu-3-8b-rm' but this run's is '/models/other-rm'"};
+    check_resume_refused("model.h5", &m, want, 1);
+}
+
+static void test_resuming_with_another_compute_is_refused_naming_both_and_asking_for_a_new_out(void) {
+    rms_scores_meta m = test_meta(100);
+    snprintf(m.compute, sizeof m.compute, "bf16");
+    const char *want[] = {"compute is 'fp32' but this run's is 'bf16'"};
+    check_resume_refused("compute.h5", &m, want, 1);
+}
+
+static void test_resuming_with_another_overlong_is_refused_naming_both_and_asking_for_a_new_out(void) {
+    rms_scores_meta m = test_meta(100);
+    snprintf(m.overlong, sizeof m.overlong, "truncate-left");
+    const char *want[] = {"overlong is 'skip' but this run's is 'truncate-left'"};
+    check_resume_refused("overlong.h5", &m, want, 1);
+}
+
+static void test_resuming_with_another_max_tokens_is_refused_naming_both_and_asking_for_a_new_out(void) {
+    rms_scores_meta m = test_meta(100);
+    m.max_tokens = 0;
+    const char *want[] = {"max_tokens is 8192 but this run's is 0"};
+    check_resume_refused("max-tokens.h5", &m, want, 1);
 }
 
 /* In a child: creates path, writes two batches (each flushed), then dies without closing:
@@ -261,7 +323,7 @@ static void test_a_file_of_no_rows_works(void) {
     check_file(path, 0, NULL, 0);
 }
 
-static void test_a_file_for_five_million_rows_is_created_without_writing_them(void) {
+static void test_a_file_for_five_million_rows_is_created_with_every_chunk_allocated(void) {
     const char *path = file_path("big.h5");
     const int64_t n = 5000000;
     rms_scores_meta meta = test_meta(n);
@@ -270,13 +332,168 @@ static void test_a_file_for_five_million_rows_is_created_without_writing_them(vo
     int resumed;
     CHECK_EQ_INT(rms_scores_open(&s, path, &meta, &resumed, &err), RMS_OK);
     if (!s) return;
+    struct stat created, sb;
+    CHECK(stat(path, &created) == 0);
     const int64_t rows[] = {n - 1, 2500000};
     CHECK_EQ_INT(write_test_rows(s, rows, 2, &err), RMS_OK);
     CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
-    struct stat sb;
     CHECK(stat(path, &sb) == 0);
-    CHECK(sb.st_size < 200000); // fill values: unwritten chunks take no space
+    // every chunk is there from creation (9 bytes a row, the last chunk padded), plus a little metadata
+    const int64_t chunks = (n + RMS_SCORES_CHUNK_ROWS - 1) / RMS_SCORES_CHUNK_ROWS;
+    CHECK(created.st_size >= chunks * RMS_SCORES_CHUNK_ROWS * 9);
+    CHECK(created.st_size < chunks * RMS_SCORES_CHUNK_ROWS * 9 + 400000);
+    CHECK_EQ_INT(sb.st_size, created.st_size); // writing rows allocates nothing
     check_file(path, n, rows, 2);
+}
+
+/* The byte ranges [addr, addr + size) of every chunk of the three datasets of path (at most max). */
+static int chunk_ranges(const char *path, haddr_t *addr, hsize_t *size, int max) {
+    static const char *const names[] = {"/scores/chosen", "/scores/rejected", "/scores/status"};
+    int k = 0;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    CHECK(f >= 0);
+    for (int c = 0; c < 3 && f >= 0; c++) {
+        hid_t d = H5Dopen2(f, names[c], H5P_DEFAULT);
+        hid_t sp = H5Dget_space(d);
+        hsize_t n = 0;
+        CHECK(H5Dget_num_chunks(d, sp, &n) >= 0);
+        for (hsize_t i = 0; i < n && k < max; i++, k++) {
+            hsize_t offset;
+            unsigned mask;
+            CHECK(H5Dget_chunk_info(d, sp, i, &offset, &mask, &addr[k], &size[k]) >= 0);
+        }
+        H5Sclose(sp);
+        H5Dclose(d);
+    }
+    if (f >= 0) H5Fclose(f);
+    return k;
+}
+
+static unsigned char *read_whole(const char *path, long *len) {
+    FILE *f = fopen(path, "rb");
+    unsigned char *b = NULL;
+    *len = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (*len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (b = malloc((size_t)*len + 1)) && fread(b, 1, (size_t)*len, f) != (size_t)*len) {
+        free(b);
+        b = NULL;
+    }
+    if (f) fclose(f);
+    return b;
+}
+
+/* Bytes that differ between a and b (same length) outside every chunk range. */
+static long changed_outside_chunks(const unsigned char *a, const unsigned char *b, long len, const haddr_t *addr,
+                                   const hsize_t *size, int n_chunks, long *changed_inside) {
+    long outside = 0;
+    *changed_inside = 0;
+    for (long i = 0; i < len; i++) {
+        if (a[i] == b[i]) continue;
+        int inside = 0;
+        for (int k = 0; k < n_chunks && !inside; k++) inside = (haddr_t)i >= addr[k] && (haddr_t)i < addr[k] + size[k];
+        if (inside)
+            ++*changed_inside;
+        else
+            outside++;
+    }
+    return outside;
+}
+
+static void test_datasets_are_chunked_unfiltered_and_allocated_and_filled_at_creation(void) {
+    const char *path = file_path("layout.h5");
+    rms_scores_meta meta = test_meta(10000);
+    rms_scores *s = NULL;
+    rms_err err = {{0}};
+    int resumed;
+    CHECK_EQ_INT(rms_scores_open(&s, path, &meta, &resumed, &err), RMS_OK);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+    static const char *const names[] = {"/scores/chosen", "/scores/rejected", "/scores/status"};
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    CHECK(f >= 0);
+    if (f < 0) return;
+    for (int c = 0; c < 3; c++) {
+        hid_t d = H5Dopen2(f, names[c], H5P_DEFAULT), dcpl = H5Dget_create_plist(d);
+        CHECK_EQ_INT(H5Pget_layout(dcpl), H5D_CHUNKED);
+        hsize_t chunk = 0, n_chunks = 0;
+        CHECK_EQ_INT(H5Pget_chunk(dcpl, 1, &chunk), 1);
+        CHECK_EQ_INT(chunk, RMS_SCORES_CHUNK_ROWS);
+        CHECK_EQ_INT(H5Pget_nfilters(dcpl), 0); // no deflate, no shuffle: chunks never change size
+        H5D_alloc_time_t alloc;
+        H5D_fill_time_t fill_time;
+        CHECK(H5Pget_alloc_time(dcpl, &alloc) >= 0);
+        CHECK_EQ_INT(alloc, H5D_ALLOC_TIME_EARLY);
+        CHECK(H5Pget_fill_time(dcpl, &fill_time) >= 0);
+        CHECK_EQ_INT(fill_time, H5D_FILL_TIME_ALLOC);
+        if (c < 2) {
+            float fill = 0;
+            CHECK(H5Pget_fill_value(dcpl, H5T_NATIVE_FLOAT, &fill) >= 0);
+            CHECK(isnan(fill));
+        } else {
+            int8_t fill = -1;
+            CHECK(H5Pget_fill_value(dcpl, H5T_NATIVE_INT8, &fill) >= 0);
+            CHECK_EQ_INT(fill, RMS_SCORE_PENDING);
+        }
+        hid_t sp = H5Dget_space(d);
+        CHECK(H5Dget_num_chunks(d, sp, &n_chunks) >= 0);
+        CHECK_EQ_INT(n_chunks, 3); // all allocated (the last one whole), none written yet
+        CHECK_EQ_INT(H5Dget_storage_size(d), 3 * RMS_SCORES_CHUNK_ROWS * (c < 2 ? 4 : 1));
+        H5Sclose(sp);
+        H5Pclose(dcpl);
+        H5Dclose(d);
+    }
+    H5Fclose(f);
+}
+
+static void test_writing_rows_changes_only_bytes_inside_the_chunks(void) {
+    const char *path = file_path("bytes.h5");
+    const int64_t n = 10000; // 3 chunks a dataset
+    rms_scores_meta meta = test_meta(n);
+    rms_scores *s = NULL;
+    rms_err err = {{0}};
+    int resumed;
+    CHECK_EQ_INT(rms_scores_open(&s, path, &meta, &resumed, &err), RMS_OK);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+    haddr_t addr[16];
+    hsize_t size[16];
+    const int n_chunks = chunk_ranges(path, addr, size, 16);
+    CHECK_EQ_INT(n_chunks, 9);
+    long len0, len1, len2, len3, inside;
+    unsigned char *created = read_whole(path, &len0);
+
+    // resuming the same run rewrites no attribute: only HDF5's "open for writing" flag changes (the file
+    // consistency flags, bytes 20-23 of the version-0 superblock; HDF5 1.10 ignores them when reopening it)
+    s = NULL;
+    CHECK_EQ_INT(rms_scores_open(&s, path, &meta, &resumed, &err), RMS_OK);
+    CHECK_EQ_INT(resumed, 1);
+    unsigned char *reopened = read_whole(path, &len1);
+    CHECK_EQ_INT(len1, len0);
+    CHECK(created && reopened && created[8] == 0); // superblock version 0
+    if (created && reopened && len1 == len0) {
+        CHECK(memcmp(created, reopened, 20) == 0);
+        CHECK(memcmp(created + 24, reopened + 24, (size_t)len0 - 24) == 0);
+    }
+
+    // a flushed write touches raw data only (the file is read while open: that is what a kill would leave)
+    const int64_t rows[] = {0, 4095, 4096, 9999, 5000, 17};
+    CHECK_EQ_INT(write_test_rows(s, rows, 6, &err), RMS_OK);
+    unsigned char *written = read_whole(path, &len2);
+    CHECK_EQ_INT(len2, len0);
+    if (reopened && written && len2 == len1) {
+        CHECK_EQ_INT(changed_outside_chunks(reopened, written, len1, addr, size, n_chunks, &inside), 0);
+        CHECK(inside > 0);
+    }
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+    unsigned char *closed = read_whole(path, &len3);
+    CHECK_EQ_INT(len3, len0);
+    if (created && closed && len3 == len0) { // close clears the flag again and writes nothing else
+        CHECK(memcmp(created, closed, 24) == 0);
+        CHECK(changed_outside_chunks(created, closed, len0, addr, size, n_chunks, &inside) == 0);
+    }
+    check_file(path, n, rows, 6);
+    free(created);
+    free(reopened);
+    free(written);
+    free(closed);
 }
 
 static void test_a_file_that_is_not_a_scores_file_is_a_clear_error(void) {
@@ -318,10 +535,16 @@ int main(void) {
     RUN(test_written_rows_survive_close_and_resume_while_the_rest_stay_pending);
     RUN(test_resuming_with_another_row_count_fails_naming_both);
     RUN(test_resuming_with_another_tokenizer_sha_fails_naming_both);
+    RUN(test_resuming_with_another_model_is_refused_naming_both_and_asking_for_a_new_out);
+    RUN(test_resuming_with_another_compute_is_refused_naming_both_and_asking_for_a_new_out);
+    RUN(test_resuming_with_another_overlong_is_refused_naming_both_and_asking_for_a_new_out);
+    RUN(test_resuming_with_another_max_tokens_is_refused_naming_both_and_asking_for_a_new_out);
     RUN(test_a_process_killed_without_close_leaves_a_file_with_its_flushed_rows);
     RUN(test_bad_rows_statuses_and_duplicates_are_refused_before_writing);
     RUN(test_a_file_of_no_rows_works);
-    RUN(test_a_file_for_five_million_rows_is_created_without_writing_them);
+    RUN(test_a_file_for_five_million_rows_is_created_with_every_chunk_allocated);
+    RUN(test_datasets_are_chunked_unfiltered_and_allocated_and_filled_at_creation);
+    RUN(test_writing_rows_changes_only_bytes_inside_the_chunks);
     RUN(test_a_file_that_is_not_a_scores_file_is_a_clear_error);
     return check_summary();
 }

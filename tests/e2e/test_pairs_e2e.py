@@ -131,8 +131,9 @@ SCORES_STR_ATTRS = ["model", "pairs_file", "pairs_tokenizer_sha256", "config_sha
 SCORES_INT_ATTRS = ["max_tokens", "stages", "replicas", "n_rows"]
 
 
-def check_schema(path, group, schema, n, label):
-    """Checks datasets, dtypes, 1-D length n, chunking + deflate (+ shuffle for fixed-size)."""
+def check_schema(path, group, schema, n, label, compressed=True):
+    """Checks datasets, dtypes, 1-D length n, chunking, and deflate (+ shuffle for fixed-size) when compressed;
+    without compression (the results file, whose chunks are allocated once for crash safety) no filter."""
     problems = []
     with h5py.File(path, "r") as f:
         if group not in f or not isinstance(f[group], h5py.Group):
@@ -157,13 +158,16 @@ def check_schema(path, group, schema, n, label):
                 problems.append("%s dtype %s (want %s)" % (name, ds.dtype, kind))
             if ds.chunks is None:
                 problems.append("%s not chunked" % name)
-            if ds.compression != "gzip":
+            if compressed and ds.compression != "gzip":
                 problems.append("%s compression %s (want gzip/deflate)" % (name, ds.compression))
-            if kind not in ("str", "vi32") and not ds.shuffle:
+            if compressed and kind not in ("str", "vi32") and not ds.shuffle:
                 problems.append("%s: no shuffle filter" % name)
+            if not compressed and (ds.compression is not None or ds.shuffle):
+                problems.append("%s: filters %s/%s (want none)" % (name, ds.compression, ds.shuffle))
         if extra:
             info("%s: extra datasets in /%s: %s" % (label, group, extra))
-    record("%s: /%s datasets, dtypes, length %d, chunked+deflate" % (label, group, n), not problems,
+    record("%s: /%s datasets, dtypes, length %d, chunked%s" % (label, group, n, "+deflate" if compressed else ", no filters"),
+           not problems,
            "; ".join(problems))
 
 
@@ -464,7 +468,7 @@ def main():
     if not record("score: exit 0", rc == 0, "rc %d, stderr: %s" % (rc, short(err))):
         return finish()
     info("score took %.1f s; stderr: %s" % (time.time() - t0, short(err, 400)))
-    check_schema(scores, "scores", SCORES_SCHEMA, N, "scores.h5")
+    check_schema(scores, "scores", SCORES_SCHEMA, N, "scores.h5", compressed=False)
     s = read_scores(scores)
     at = s["attrs"]
     problems = ["%s missing" % k for k in SCORES_STR_ATTRS + SCORES_INT_ATTRS if k not in at]
