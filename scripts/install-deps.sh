@@ -21,5 +21,6 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 cd "$(dirname "$0")/.."
+bash scripts/install-slurm.sh   # the Slurm tests run the shipped batch scripts on a private Slurm
 npm ci --no-audit --no-fund --loglevel=error >/dev/null
 echo "rmscore: dependencies installed"
