@@ -24,6 +24,9 @@ import sys
 import h5py
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import finish, info, record, short  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 BAD = os.path.join(REPO, "tests", "data", "bad-pairs.jsonl")
@@ -52,42 +55,10 @@ N_ROWS = len(EXPECT)
 VALID = [i for i, e in EXPECT.items() if e[0]]
 BROKEN = [i for i, e in EXPECT.items() if not e[0]]
 
-RESULTS = []
-
-
-def record(name, ok, detail=""):
-    RESULTS.append((name, bool(ok)))
-    line = "%s: %s" % ("PASS" if ok else "FAIL", name)
-    if detail and not ok:
-        line += " -- " + detail
-    elif detail:
-        line += " (" + (detail if len(detail) <= 160 else detail[:160] + "…") + ")"
-    print(line, flush=True)
-    return ok
-
-
-def info(msg):
-    print("INFO: " + msg, flush=True)
-
-
-def finish():
-    npass = sum(1 for _, ok in RESULTS if ok)
-    nfail = len(RESULTS) - npass
-    if nfail:
-        print("failed checks: " + ", ".join(n for n, ok in RESULTS if not ok))
-    print("%d passed, %d failed" % (npass, nfail), flush=True)
-    return 1 if nfail else 0
-
-
 def run(cmd, stdin_text=None, timeout=900):
     p = subprocess.run([str(c) for c in cmd], input=stdin_text, capture_output=True, text=True, timeout=timeout,
                        errors="replace")
     return p.returncode, p.stdout, p.stderr
-
-
-def short(text, n=300):
-    text = text.strip().replace("\n", " | ")
-    return text if len(text) <= n else text[:n] + "…"
 
 
 def strict_json(text):

@@ -33,6 +33,9 @@ import time
 import h5py
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import finish, info, record, short  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 SAMPLE = os.path.join(REPO, "tests", "data", "sample-pairs.jsonl")
@@ -41,42 +44,10 @@ PY = "/usr/bin/python3"
 END_OF_TEXT = 128001
 SCORE_RTOL, SCORE_FLOOR = 1e-5, 1e-2
 
-RESULTS = []
-
-
-def record(name, ok, detail=""):
-    RESULTS.append((name, bool(ok)))
-    line = "%s: %s" % ("PASS" if ok else "FAIL", name)
-    if detail and not ok:
-        line += " -- " + detail
-    elif detail:
-        line += " (" + (detail if len(detail) <= 160 else detail[:160] + "…") + ")"
-    print(line, flush=True)
-    return ok
-
-
-def info(msg):
-    print("INFO: " + msg, flush=True)
-
-
-def finish():
-    npass = sum(1 for _, ok in RESULTS if ok)
-    nfail = len(RESULTS) - npass
-    if nfail:
-        print("failed checks: " + ", ".join(n for n, ok in RESULTS if not ok))
-    print("%d passed, %d failed" % (npass, nfail), flush=True)
-    return 1 if nfail else 0
-
-
 def run(cmd, stdin_text=None, timeout=1200):
     p = subprocess.run([str(c) for c in cmd], input=stdin_text, capture_output=True, text=True, timeout=timeout,
                        errors="replace")
     return p.returncode, p.stdout, p.stderr
-
-
-def short(text, n=300):
-    text = text.strip().replace("\n", " | ")
-    return text if len(text) <= n else text[:n] + "…"
 
 
 def one_line_error(rc, err):
