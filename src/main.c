@@ -57,8 +57,9 @@ static int run_score(int argc, char **argv) {
     rms_err err = {{0}};
     install_stop_handlers();
     if (!rms_mpi_launched()) {
-        const char *ntasks = getenv("SLURM_NTASKS");
-        if (ntasks && atoi(ntasks) > 1 && getenv("SLURM_PROCID")) {
+        // srun sets SLURM_STEP_NUM_TASKS in its tasks (not in the batch script itself)
+        const char *ntasks = getenv("SLURM_STEP_NUM_TASKS");
+        if (ntasks && atoi(ntasks) > 1) {
             fprintf(stderr, "rmscore: error: started by srun as one of %s tasks without MPI (PMI/PMIx); use srun "
                             "--mpi=pmix or mpirun\n", ntasks);
             return 1;
