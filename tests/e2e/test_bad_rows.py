@@ -10,28 +10,20 @@ with NaN scores and scores the others; report counts n_bad / n_scored; export li
 Prints PASS/FAIL per check and a final `N passed, M failed`; exits non-zero on any failure.
 """
 
-import argparse
 import csv
 import io
 import json
 import math
 import os
 import re
-import shutil
-import subprocess
 import sys
 
 import h5py
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import finish, info, record, short  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-BAD = os.path.join(REPO, "tests", "data", "bad-pairs.jsonl")
-MAKE_TOK = os.path.join(REPO, "tests", "tokenizer", "make_tokenizer_dirs.py")
-PY = "/usr/bin/python3"
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from rmstest import (BAD, arg_parser, build_tokenizer_dirs, finish, fresh_workdir, info, record,  # noqa: E402
+                     run, short, strict_json)
 
 # row -> (valid?, expected id, expected source); see tests/data/README.md
 EXPECT = {
@@ -55,36 +47,17 @@ N_ROWS = len(EXPECT)
 VALID = [i for i, e in EXPECT.items() if e[0]]
 BROKEN = [i for i, e in EXPECT.items() if not e[0]]
 
-def run(cmd, stdin_text=None, timeout=900):
-    p = subprocess.run([str(c) for c in cmd], input=stdin_text, capture_output=True, text=True, timeout=timeout,
-                       errors="replace")
-    return p.returncode, p.stdout, p.stderr
-
-
-def strict_json(text):
-    """json.loads that rejects NaN/Infinity (not JSON, though Python's json accepts them)."""
-    def bad(c):
-        raise ValueError("non-JSON constant %s" % c)
-    return json.loads(text, parse_constant=bad)
-
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rmscore", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--node-modules", default=os.path.join(REPO, "node_modules"))
-    a = ap.parse_args()
+    a = arg_parser(__doc__.split("\n")[0]).parse_args()
     rms = os.path.abspath(a.rmscore)
-    W = os.path.abspath(a.workdir)
-    shutil.rmtree(W, ignore_errors=True)
-    os.makedirs(W)
+    W = fresh_workdir(a.workdir)
 
     raw = open(BAD, "rb").read()
     lines = raw.split(b"\n")
     record("bad-pairs.jsonl has %d lines as documented" % N_ROWS, len(lines) == N_ROWS, "%d lines" % len(lines))
 
-    rc, out, err = run([PY, MAKE_TOK, os.path.join(W, "tok"), "--node-modules", a.node_modules])
-    if not record("make_tokenizer_dirs.py", rc == 0, short(err)):
+    if not build_tokenizer_dirs(W, a.node_modules):
         return finish()
     tulu = os.path.join(W, "tok", "tulu")
     model = os.path.join(W, "model")

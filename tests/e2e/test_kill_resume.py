@@ -15,13 +15,12 @@ resume to the same result.
 Prints PASS/FAIL per check and a final `N passed, M failed`; exits non-zero on any failure.
 """
 
-import argparse
+import functools
 import json
 import os
 import queue
 import random
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,20 +30,15 @@ import time
 import h5py
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import finish, info, record, short  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import rmstest  # noqa: E402
+from rmstest import (PY, SAMPLE, arg_parser, build_tokenizer_dirs, finish, fresh_workdir, info,  # noqa: E402
+                     record, short)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-SAMPLE = os.path.join(REPO, "tests", "data", "sample-pairs.jsonl")
-MAKE_TOK = os.path.join(REPO, "tests", "tokenizer", "make_tokenizer_dirs.py")
-PY = "/usr/bin/python3"
+TIMEOUT = 1800  # seconds, for every command this driver runs to completion
+run = functools.partial(rmstest.run, timeout=TIMEOUT)
 N_PAIRS = 300
 PROGRESS = re.compile(r"(\d+)\s*/\s*(\d+)\s+pairs")
-
-def run(cmd, timeout=1800):
-    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, errors="replace")
-    return p.returncode, p.stdout, p.stderr
 
 
 def make_dataset(path):
@@ -203,20 +197,14 @@ def check_resume_count(label, job, remaining):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rmscore", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--node-modules", default=os.path.join(REPO, "node_modules"))
+    ap = arg_parser(__doc__.split("\n")[0])
     ap.add_argument("--random-kills", type=int, default=4, help="extra kills at random moments (default 4)")
     ap.add_argument("--seed", type=int, default=1, help="seed of the random kill delays")
     a = ap.parse_args()
     rms = os.path.abspath(a.rmscore)
-    W = os.path.abspath(a.workdir)
-    shutil.rmtree(W, ignore_errors=True)
-    os.makedirs(W)
+    W = fresh_workdir(a.workdir)
 
-    rc, out, err = run([PY, MAKE_TOK, os.path.join(W, "tok"), "--node-modules", a.node_modules])
-    if not record("make_tokenizer_dirs.py", rc == 0, short(err)):
+    if not build_tokenizer_dirs(W, a.node_modules, timeout=TIMEOUT):
         return finish()
     tulu = os.path.join(W, "tok", "tulu")
     model = os.path.join(W, "model")

@@ -16,7 +16,6 @@ Checks, on a tiny generated 4-layer model with the Tülu tokenizer and tests/dat
 Prints PASS/FAIL per check and a final `N passed, M failed`.
 """
 
-import argparse
 import json
 import os
 import re
@@ -29,19 +28,13 @@ import time
 import h5py
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-SAMPLE = os.path.join(REPO, "tests", "data", "sample-pairs.jsonl")
-MAKE_TOK = os.path.join(REPO, "tests", "tokenizer", "make_tokenizer_dirs.py")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import rmstest  # noqa: E402
+from rmstest import SAMPLE, arg_parser, finish, fresh_workdir, record, tokenizer_dirs_cmd  # noqa: E402
+
+rmstest.configure(detail_on_pass="full", list_failed=False)
 LAYOUTS = [(1, 1), (2, 1), (3, 2), (4, 3), (5, 2), (5, 4)]
-RESULTS = []
 MPIEXEC = "mpirun"
-
-
-def record(name, ok, detail=""):
-    RESULTS.append(bool(ok))
-    print("%s: %s%s" % ("PASS" if ok else "FAIL", name, (" -- " + detail) if detail else ""), flush=True)
-    return ok
 
 
 def mpi_env():
@@ -108,19 +101,14 @@ def summary_rss(stderr):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rmscore", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--node-modules", default=os.path.join(REPO, "node_modules"))
+    ap = arg_parser()
     ap.add_argument("--mpiexec", default="mpirun")
     a = ap.parse_args()
     global MPIEXEC
     MPIEXEC = a.mpiexec
     rms = os.path.abspath(a.rmscore)
-    wd = os.path.abspath(a.workdir)
-    shutil.rmtree(wd, ignore_errors=True)
-    os.makedirs(wd)
-    run(["/usr/bin/python3", MAKE_TOK, os.path.join(wd, "tok"), "--node-modules", a.node_modules])
+    wd = fresh_workdir(a.workdir)
+    run(tokenizer_dirs_cmd(wd, a.node_modules))
     tok = os.path.join(wd, "tok", "tulu")
     model = os.path.join(wd, "model")
     run([rms, "make-test-model", "--out", model, "--layers", "4", "--shards", "3", "--tokenizer", tok, "--quiet"])
@@ -225,9 +213,7 @@ def main():
     record("rerunning after the kill completes the file with the uninterrupted scores", p.returncode == 0 and ok,
            detail if p.returncode == 0 else p.stderr[-400:])
 
-    passed = sum(RESULTS)
-    print("%d passed, %d failed" % (passed, len(RESULTS) - passed))
-    return 0 if passed == len(RESULTS) else 1
+    return finish()
 
 
 if __name__ == "__main__":

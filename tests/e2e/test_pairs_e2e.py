@@ -18,48 +18,34 @@ Builds the Tülu tokenizer directory (tests/tokenizer/make_tokenizer_dirs.py), a
 Prints PASS/FAIL per check and a final `N passed, M failed`; exits non-zero on any failure.
 """
 
-import argparse
 import csv
+import functools
 import hashlib
 import io
 import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 import time
 
 import h5py
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import finish, info, record, short  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import rmstest  # noqa: E402
+from rmstest import (SAMPLE, arg_parser, build_tokenizer_dirs, finish, fresh_workdir, info, record,  # noqa: E402
+                     short, strict_json)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-SAMPLE = os.path.join(REPO, "tests", "data", "sample-pairs.jsonl")
-MAKE_TOK = os.path.join(REPO, "tests", "tokenizer", "make_tokenizer_dirs.py")
-PY = "/usr/bin/python3"
+TIMEOUT = 1200  # seconds, for every command this driver runs
+run = functools.partial(rmstest.run, timeout=TIMEOUT)
 END_OF_TEXT = 128001
 SCORE_RTOL, SCORE_FLOOR = 1e-5, 1e-2
-
-def run(cmd, stdin_text=None, timeout=1200):
-    p = subprocess.run([str(c) for c in cmd], input=stdin_text, capture_output=True, text=True, timeout=timeout,
-                       errors="replace")
-    return p.returncode, p.stdout, p.stderr
 
 
 def one_line_error(rc, err):
     lines = [l for l in err.splitlines() if l.strip()]
     return rc != 0 and len(lines) == 1 and lines[0].startswith("rmscore: error:")
-
-
-def strict_json(text):
-    """json.loads that rejects NaN/Infinity (not JSON, though Python's json accepts them)."""
-    def bad(c):
-        raise ValueError("non-JSON constant %s" % c)
-    return json.loads(text, parse_constant=bad)
 
 
 def close(a, b, rtol=SCORE_RTOL, floor=SCORE_FLOOR):
@@ -307,21 +293,15 @@ def check_export_rows(label, rows, p, s):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rmscore", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--node-modules", default=os.path.join(REPO, "node_modules"))
-    a = ap.parse_args()
+    a = arg_parser(__doc__.split("\n")[0]).parse_args()
     rms = os.path.abspath(a.rmscore)
-    W = os.path.abspath(a.workdir)
-    shutil.rmtree(W, ignore_errors=True)
-    os.makedirs(W)
+    W = fresh_workdir(a.workdir)
 
     # ---------------------------------------------------------------- setup
-    rc, out, err = run([PY, MAKE_TOK, os.path.join(W, "tok"), "--node-modules", a.node_modules])
-    if not record("make_tokenizer_dirs.py builds tok/tulu and tok/llama3", rc == 0, short(err)):
+    dirs = build_tokenizer_dirs(W, a.node_modules, "make_tokenizer_dirs.py builds tok/tulu and tok/llama3", TIMEOUT)
+    if not dirs:
         return finish()
-    tulu, llama3 = os.path.join(W, "tok", "tulu"), os.path.join(W, "tok", "llama3")
+    tulu, llama3 = dirs
     model = os.path.join(W, "model")
     rc, out, err = run([rms, "make-test-model", "--out", model, "--layers", "2", "--tokenizer", tulu, "--quiet"])
     if not record("make-test-model --layers 2 --tokenizer tok/tulu", rc == 0, short(err)):

