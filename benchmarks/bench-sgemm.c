@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "src/blas.h"
+#include "src/engine/blas.h"
 
 static double now_seconds(void) {
     struct timespec ts;

@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
-#include "config.h"
-#include "textfile.h"
+#include "io/config.h"
+#include "io/textfile.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "../src/status.h"
+#include "src/base/status.h"
 
 typedef enum rms_rope_scaling {
     RMS_ROPE_SCALING_NONE = 0,   /* rope_scaling absent/null or rope_type "default" */

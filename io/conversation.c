@@ -1,9 +1,9 @@
-#include "conversation.h"
+#include "io/conversation.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_string.h"
+#include "io/json_string.h"
 
 rms_status rms_conversation_from_json(rms_conversation *c, const cJSON *list, rms_err *err) {
     memset(c, 0, sizeof *c);

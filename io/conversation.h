@@ -9,10 +9,17 @@
 #define RMS_CONVERSATION_H
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "../src/chat_template.h"
-#include "../src/status.h"
+#include "src/base/status.h"
+
+/* One message; strings borrowed (see above). */
+typedef struct rms_message {
+    const char *role;    /* borrowed */
+    const char *content; /* borrowed, UTF-8 */
+    size_t content_len;
+} rms_message;
 
 typedef struct rms_conversation {
     cJSON *root;       // owned when parsed from text, else NULL

@@ -1,5 +1,5 @@
 /* h5util.c — HDF5 helpers shared by pairs_h5.c and scores_h5.c (see h5util.h). */
-#include "h5util.h"
+#include "io/h5util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/status.h"
+#include "src/base/status.h"
 
 /* Silences HDF5's automatic error printing for the duration of one public call, restoring the caller's
  * setting afterwards (no process-wide change). */

@@ -1,4 +1,4 @@
-#include "ids_input.h"
+#include "io/ids_input.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "../src/status.h"
+#include "src/base/status.h"
 
 typedef struct rms_ids {
     int32_t *ids; // (cap)

@@ -1,4 +1,4 @@
-#include "json_string.h"
+#include "io/json_string.h"
 
 #include <string.h>
 

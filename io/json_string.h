@@ -6,8 +6,8 @@
 
 #include <stddef.h>
 
-#include "../src/status.h"
-#include "../src/text.h"
+#include "src/base/status.h"
+#include "src/base/text.h"
 
 /* line (len bytes) must be one JSON string, optionally surrounded by whitespace (a trailing newline
  * included). Escapes \" \\ \/ \b \f \n \r \t \uXXXX (surrogate pairs joined) are decoded; a lone

@@ -11,9 +11,9 @@
  * strings of a row range by a hyperslab. HDF5's own error printing is silenced inside every function here; the
  * innermost HDF5 error text goes into the rms_err message instead, beside the file and dataset names.
  */
-#include "pairs_h5.h"
+#include "io/pairs_h5.h"
 
-#include "h5util.h"
+#include "io/h5util.h"
 
 #include <errno.h>
 #include <stdlib.h>

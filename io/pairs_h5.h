@@ -23,9 +23,9 @@
 #include <hdf5.h>
 #include <stdint.h>
 
-#include "../src/status.h"
-#include "../src/text.h"
-#include "ids_input.h"
+#include "src/base/status.h"
+#include "src/base/text.h"
+#include "io/ids_input.h"
 
 #define RMS_PAIRS_CHUNK_ROWS 1024
 #define RMS_PAIR_STATUS_OK 0

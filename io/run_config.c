@@ -1,4 +1,4 @@
-#include "run_config.h"
+#include "io/run_config.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "textfile.h"
+#include "io/textfile.h"
 
 typedef enum key_type { KEY_STRING, KEY_INT, KEY_BOOL, KEY_INT_LIST } key_type;
 

@@ -11,7 +11,7 @@
 #ifndef RMS_RUN_CONFIG_H
 #define RMS_RUN_CONFIG_H
 
-#include "../src/status.h"
+#include "src/base/status.h"
 
 /* Parses JSON text (origin names it in messages) into option arguments. */
 rms_status rms_run_config_args(const char *json_text, const char *origin, char ***args, int *n, rms_err *err);

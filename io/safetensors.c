@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
-#include "safetensors.h"
-#include "textfile.h"
+#include "io/safetensors.h"
+#include "io/textfile.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

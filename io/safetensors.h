@@ -22,8 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/dtype.h"
-#include "../src/status.h"
+#include "src/base/dtype.h"
+#include "src/base/status.h"
 
 #define ST_MAX_DIMS 8
 #define ST_MAX_HEADER_BYTES ((uint64_t)100 * 1024 * 1024) /* as the reference implementation */

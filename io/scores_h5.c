@@ -27,9 +27,9 @@
  * HDF5's own error printing is silenced inside every function here; the innermost HDF5 error text goes into
  * the rms_err message instead, beside the file and dataset names.
  */
-#include "scores_h5.h"
+#include "io/scores_h5.h"
 
-#include "h5util.h"
+#include "io/h5util.h"
 
 #include <errno.h>
 #include <hdf5.h>

@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#include "../src/status.h"
+#include "src/base/status.h"
 
 #define RMS_SCORES_CHUNK_ROWS 4096
 #define RMS_SCORE_PENDING 0

@@ -2,7 +2,7 @@
 #ifndef RMS_SHA256_H
 #define RMS_SHA256_H
 
-#include "../src/status.h"
+#include "src/base/status.h"
 
 /* Writes the lowercase hex digest of the file's bytes into hex (65 chars with the NUL). */
 rms_status rms_sha256_file(const char *path, char hex[65], rms_err *err);

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "textfile.h"
+#include "io/textfile.h"
 
 #include <errno.h>
 #include <stdio.h>

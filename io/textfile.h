@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "../src/status.h"
+#include "src/base/status.h"
 
 /* Reads all of path into *out (*len bytes, not counting the added NUL; len may be NULL).
  * Errors: RMS_ERR_IO ("<path>: cannot open: ..."), RMS_ERR_NOMEM. */

@@ -1,4 +1,4 @@
-#include "layout.h"
+#include "mpi/layout.h"
 
 rms_status rms_layout_make(int size, int stages, rms_layout *out, rms_err *err) {
     if (stages < 1) return rms_fail(err, RMS_ERR_ARG, "--stages must be at least 1");

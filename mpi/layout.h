@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#include "../src/status.h"
+#include "src/base/status.h"
 
 typedef struct rms_layout {
     int size;      /* MPI ranks */

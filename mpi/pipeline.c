@@ -1,6 +1,6 @@
 /* pipeline.c — the MPI scoring job: root scheduler and pipeline stages (see pipeline.h). */
 #define _GNU_SOURCE
-#include "pipeline.h"
+#include "mpi/pipeline.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -10,12 +10,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../src/blas.h"
-#include "../src/forward.h"
-#include "../src/memstat.h"
-#include "../src/model.h"
-#include "../src/score_job.h"
-#include "layout.h"
+#include "src/engine/blas.h"
+#include "src/engine/forward.h"
+#include "src/base/memstat.h"
+#include "src/engine/model.h"
+#include "src/job/score_job.h"
+#include "mpi/layout.h"
 
 enum { TAG_HEADER = 11, TAG_OFFSETS = 12, TAG_PAYLOAD = 13, TAG_RESULT = 14, TAG_RESULT_SCORES = 15 };
 enum { KIND_DATA = 0, KIND_STOP = 1 };

@@ -14,7 +14,7 @@
 #include <mpi.h>
 #include <signal.h>
 
-#include "../src/status.h"
+#include "src/base/status.h"
 
 /* Runs this rank's part. On failure: *collective = 1 when every rank already knows the job failed (a
  * start-up check agreed through an allreduce: main may finalize normally; ranks that did not fail get

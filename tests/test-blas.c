@@ -1,6 +1,6 @@
 /* Unit tests of src/blas.c: the OpenBLAS kernel-selection policy. */
-#include "check.h"
-#include "src/blas.h"
+#include "tests/check.h"
+#include "src/engine/blas.h"
 
 static void test_core_ranks_order_generic_below_avx2_below_avx512(void) {
     CHECK(rms_blas_core_rank("Prescott") < rms_blas_core_rank("Haswell"));

@@ -1,10 +1,10 @@
 /* Unit tests of src/chat_template.c and io/json_string.c, io/conversation.c: rendering, Python-style
  * strip, template recognition, JSON string decoding. (Parity with transformers' Jinja rendering is
  * tests/tokenizer/test_render_parity.py.) */
-#include "check.h"
+#include "tests/check.h"
 #include "io/conversation.h"
 #include "io/json_string.h"
-#include "src/chat_template.h"
+#include "src/text/chat_template.h"
 
 static const char *write_config(const char *name, const char *chat_template_json) {
     const char *dir = check_tmpdir(name);

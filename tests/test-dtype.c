@@ -1,7 +1,7 @@
 #include <float.h>
 #include <stdint.h>
 
-#include "src/dtype.h"
+#include "src/base/dtype.h"
 #include "tests/check.h"
 
 static uint32_t bits_of(float f) {

@@ -1,10 +1,10 @@
 /* Unit tests of src/model.c + src/forward.c on small generated checkpoints: slicing the layers,
  * packing sequences, and what a model loader must refuse. (Exactness against an independent float64
  * implementation is tests/reference/test_forward.py.) */
-#include "check.h"
-#include "src/forward.h"
-#include "src/model.h"
-#include "src/testmodel.h"
+#include "tests/check.h"
+#include "src/engine/forward.h"
+#include "src/engine/model.h"
+#include "src/engine/testmodel.h"
 
 #include <stdint.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
 /* Unit tests of io/ids_input.c: one JSON array of token ids per line. */
-#include "check.h"
+#include "tests/check.h"
 #include "io/ids_input.h"
 
 static void test_a_json_array_of_ids_is_appended(void) {

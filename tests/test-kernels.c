@@ -1,7 +1,7 @@
 /* Unit tests of src/kernels.c: each optimised kernel against its naive twin. */
-#include "check.h"
-#include "src/kernels.h"
-#include "src/rng.h"
+#include "tests/check.h"
+#include "src/engine/kernels.h"
+#include "src/base/rng.h"
 
 #include <stdint.h>
 

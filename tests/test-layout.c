@@ -1,5 +1,5 @@
 /* Unit tests of mpi/layout.c: ranks, roles and the layer split of an MPI scoring job. */
-#include "check.h"
+#include "tests/check.h"
 #include "mpi/layout.h"
 
 static void test_workers_form_replicas_of_consecutive_stages(void) {

@@ -1,8 +1,8 @@
 /* Unit tests of io/run_config.c and the score options it feeds (src/score_job.c): keys, types,
  * precedence of the command line over the config. */
-#include "check.h"
+#include "tests/check.h"
 #include "io/run_config.h"
-#include "src/score_job.h"
+#include "src/job/score_job.h"
 
 static const char *write_config(const char *name, const char *json) {
     static char path[4200];

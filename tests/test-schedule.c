@@ -1,8 +1,8 @@
 /* Unit tests of src/schedule.c (micro-batch plans) and src/report.c (accuracy statistics). */
-#include "check.h"
+#include "tests/check.h"
 #include "io/scores_h5.h"
-#include "src/report.h"
-#include "src/schedule.h"
+#include "src/job/report.h"
+#include "src/job/schedule.h"
 
 static void test_batches_hold_the_longest_pairs_first_under_the_budget(void) {
     const int64_t tokens[6] = {10, 40, 25, 25, 5, 60};

@@ -2,8 +2,8 @@
  * BPE merge order, ignore_merges, added-token splitting and its flags, the post-processor, and what
  * the loader refuses. (Parity with Hugging Face on the real Llama 3.1 tokenizer is
  * tests/tokenizer/test_tokenizer_parity.py.) */
-#include "check.h"
-#include "src/tokenizer.h"
+#include "tests/check.h"
+#include "src/text/tokenizer.h"
 
 #include <stdint.h>
 

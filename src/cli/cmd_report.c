@@ -1,0 +1,338 @@
+/* cmd_report.c — `rmscore report` (accuracy overall and per source) and `rmscore export` (scores as
+ * text) over a results file and, for ids and sources, its dataset. */
+#define _GNU_SOURCE
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/pairs_h5.h"
+#include "io/scores_h5.h"
+#include "src/base/argv.h"
+#include "src/cli/commands.h"
+#include "src/base/hashmap.h"
+#include "src/job/report.h"
+
+#define EXPORT_CHUNK_ROWS 65536
+
+static const char *const usage_report =
+    "usage: rmscore report scores.h5 [--data pairs.h5] [--json]\n"
+    "\n"
+    "Accuracy of a scored dataset (chosen > rejected strictly; ties count as wrong and are reported apart),\n"
+    "overall and per source, with margin (chosen - rejected) mean and median and the counts of skipped,\n"
+    "bad and pending rows. Per-source figures need the dataset: --data, or the file `score` recorded.\n"
+    "\n"
+    "  --data FILE   the dataset the scores belong to (default: the pairs_file attribute of scores.h5)\n"
+    "  --json        one JSON object on stdout: accuracy, n_rows, n_scored, n_correct, n_ties, n_skipped,\n"
+    "                n_bad, n_pending, margin_mean, margin_median, per_source {source: same keys}\n";
+
+static const char *const usage_export =
+    "usage: rmscore export scores.h5 [--data pairs.h5] --format jsonl|csv\n"
+    "\n"
+    "Prints one line per pair: id, source, chosen, rejected, margin (chosen - rejected), status\n"
+    "(scored, skipped, bad, pending). Scores are %.9g; unscored ones are null (JSONL) or empty (CSV).\n"
+    "\n"
+    "  --data FILE          the dataset (default: the pairs_file attribute of scores.h5); ids and sources\n"
+    "  --format jsonl|csv   output format\n";
+
+typedef struct report_opts {
+    const char *scores, *data, *format;
+    int json;
+} report_opts;
+
+static rms_status parse_opts(int argc, char **argv, const char *usage, int is_export, report_opts *o, rms_err *err) {
+    memset(o, 0, sizeof *o);
+    rms_cli c;
+    rms_cli_init(&c, argc, argv, 2);
+    while (rms_cli_more(&c)) {
+        int r;
+        if (rms_cli_flag(&c, "--help") || rms_cli_flag(&c, "-h")) {
+            fputs(usage, stdout);
+            exit(0);
+        }
+        if (!is_export && rms_cli_flag(&c, "--json")) { o->json = 1; continue; }
+        if ((r = rms_cli_option(&c, "--data", err)) != 0) { if (r < 0) return RMS_ERR_ARG; o->data = c.value; continue; }
+        if (is_export && (r = rms_cli_option(&c, "--format", err)) != 0) { if (r < 0) return RMS_ERR_ARG; o->format = c.value; continue; }
+        const char *arg = rms_cli_current(&c);
+        if (arg[0] != '-' && !o->scores) {
+            o->scores = arg;
+            c.i++;
+            continue;
+        }
+        return rms_fail(err, RMS_ERR_ARG, "%s: unexpected argument '%s' (see --help)", argv[1], arg);
+    }
+    if (!o->scores) return rms_fail(err, RMS_ERR_ARG, "%s: the scores file is required (see --help)", argv[1]);
+    if (is_export && (!o->format || (strcmp(o->format, "jsonl") != 0 && strcmp(o->format, "csv") != 0)))
+        return rms_fail(err, RMS_ERR_ARG, "export: --format jsonl|csv is required");
+    return RMS_OK;
+}
+
+/* The scores' columns and, when the dataset can be opened, a reader for its strings. */
+typedef struct results {
+    rms_scores_meta meta;
+    int64_t n;
+    float *chosen, *rejected; // (n)
+    int8_t *status;           // (n)
+    rms_pairs_reader *pairs;  // NULL without a dataset
+} results;
+
+static rms_status open_results(const report_opts *o, results *res, rms_err *err) {
+    memset(res, 0, sizeof *res);
+    rms_scores *s;
+    rms_status st = rms_scores_open_read(&s, o->scores, &res->meta, err);
+    if (st != RMS_OK) return st;
+    res->n = res->meta.n_rows;
+    const size_t n = (size_t)(res->n > 0 ? res->n : 1);
+    res->chosen = malloc(n * sizeof(float));
+    res->rejected = malloc(n * sizeof(float));
+    res->status = malloc(n);
+    st = (!res->chosen || !res->rejected || !res->status) ? rms_fail(err, RMS_ERR_NOMEM, "out of memory")
+                                                           : rms_scores_read(s, res->chosen, res->rejected, res->status, err);
+    rms_err close_err;
+    rms_scores_close(s, &close_err);
+    if (st != RMS_OK) return st;
+    const char *data = o->data ? o->data : res->meta.pairs_file;
+    if (!data[0]) return RMS_OK;
+    rms_pairs_meta pm;
+    rms_err why;
+    if (rms_pairs_reader_open(&res->pairs, data, &pm, &why) != RMS_OK) {
+        res->pairs = NULL;
+        if (o->data) {
+            *err = why;
+            return RMS_ERR_IO;
+        }
+        fprintf(stderr, "rmscore: warning: cannot open the dataset %s (%s): no ids or sources\n", data, why.msg);
+        return RMS_OK;
+    }
+    if (pm.n_rows != res->n || strcmp(pm.tokenizer_sha256, res->meta.pairs_tokenizer_sha256) != 0)
+        return rms_fail(err, RMS_ERR_ARG, "%s (%lld rows) is not the dataset %s was scored from (%lld rows)", data,
+                        (long long)pm.n_rows, o->scores, (long long)res->n);
+    return RMS_OK;
+}
+
+static void close_results(results *res) {
+    free(res->chosen);
+    free(res->rejected);
+    free(res->status);
+    if (res->pairs) rms_pairs_reader_close(res->pairs);
+}
+
+static cJSON *stats_json(const rms_stats *s) {
+    cJSON *o = cJSON_CreateObject();
+    const double vals[] = {s->accuracy, s->margin_mean, s->margin_median};
+    const char *names[] = {"accuracy", "margin_mean", "margin_median"};
+    for (int i = 0; i < 3; i++)
+        cJSON_AddItemToObject(o, names[i], isnan(vals[i]) ? cJSON_CreateNull() : cJSON_CreateNumber(vals[i]));
+    cJSON_AddNumberToObject(o, "n_rows", (double)s->n_rows);
+    cJSON_AddNumberToObject(o, "n_scored", (double)s->n_scored);
+    cJSON_AddNumberToObject(o, "n_correct", (double)s->n_correct);
+    cJSON_AddNumberToObject(o, "n_ties", (double)s->n_ties);
+    cJSON_AddNumberToObject(o, "n_skipped", (double)s->n_skipped);
+    cJSON_AddNumberToObject(o, "n_bad", (double)s->n_bad);
+    cJSON_AddNumberToObject(o, "n_pending", (double)s->n_pending);
+    return o;
+}
+
+static void print_stats_row(const char *name, const rms_stats *s) {
+    printf("%-32.32s %8lld %8lld %9.4f %6lld %8lld %6lld %8lld %12.4f %12.4f\n", name, (long long)s->n_rows,
+           (long long)s->n_scored, s->accuracy, (long long)s->n_ties, (long long)s->n_skipped, (long long)s->n_bad,
+           (long long)s->n_pending, s->margin_mean, s->margin_median);
+}
+
+/* Groups rows by source: group[i] for each row, names in order of first appearance. */
+typedef struct source_groups {
+    int64_t n_groups;
+    int64_t *group;      // (n rows)
+    rms_text names;      // NUL-separated names
+    int64_t *name_start; // (n_groups)
+} source_groups;
+
+static rms_status group_sources(rms_pairs_reader *pairs, int64_t n, source_groups *g, rms_err *err) {
+    memset(g, 0, sizeof *g);
+    rms_text_init(&g->names);
+    g->group = malloc((size_t)(n > 0 ? n : 1) * sizeof *g->group);
+    g->name_start = malloc((size_t)(n > 0 ? n : 1) * sizeof *g->name_start);
+    int64_t *starts = malloc((size_t)EXPORT_CHUNK_ROWS * sizeof *starts);
+    rms_text chunk;
+    rms_text_init(&chunk);
+    rms_strmap map;
+    rms_strmap_init(&map);
+    rms_status st = (!g->group || !g->name_start || !starts) ? rms_fail(err, RMS_ERR_NOMEM, "out of memory") : RMS_OK;
+    for (int64_t r0 = 0; st == RMS_OK && r0 < n; r0 += EXPORT_CHUNK_ROWS) {
+        const int64_t k = n - r0 < EXPORT_CHUNK_ROWS ? n - r0 : EXPORT_CHUNK_ROWS;
+        if ((st = rms_pairs_reader_strings(pairs, "source", r0, k, &chunk, starts, err)) != RMS_OK) break;
+        for (int64_t i = 0; i < k; i++) {
+            const char *src = chunk.data + starts[i];
+            int64_t gi;
+            if (!rms_strmap_get(&map, src, strlen(src), &gi)) {
+                gi = g->n_groups++;
+                g->name_start[gi] = (int64_t)g->names.len;
+                if (rms_strmap_put(&map, src, strlen(src), gi) != 0 || rms_text_append(&g->names, src, strlen(src) + 1) != 0) {
+                    st = rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+                    break;
+                }
+            }
+            g->group[r0 + i] = gi;
+        }
+    }
+    rms_strmap_free(&map);
+    rms_text_free(&chunk);
+    free(starts);
+    return st;
+}
+
+static void free_groups(source_groups *g) {
+    free(g->group);
+    free(g->name_start);
+    rms_text_free(&g->names);
+}
+
+/* Fills rows with the indices of group gi and returns their count. */
+static int64_t rows_of_group(const source_groups *g, int64_t n, int64_t gi, int64_t *rows) {
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (g->group[i] == gi) rows[k++] = i;
+    return k;
+}
+
+rms_status rms_cmd_report(int argc, char **argv, rms_err *err) {
+    report_opts o;
+    rms_status st = parse_opts(argc, argv, usage_report, 0, &o, err);
+    if (st != RMS_OK) return st;
+    results res;
+    source_groups g;
+    memset(&g, 0, sizeof g);
+    double *scratch = NULL;
+    int64_t *rows = NULL;
+    if ((st = open_results(&o, &res, err)) == RMS_OK && res.pairs) st = group_sources(res.pairs, res.n, &g, err);
+    if (st == RMS_OK) {
+        scratch = malloc((size_t)(res.n > 0 ? res.n : 1) * sizeof *scratch);
+        rows = malloc((size_t)(res.n > 0 ? res.n : 1) * sizeof *rows);
+        if (!scratch || !rows) st = rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+    }
+    if (st == RMS_OK) {
+        rms_stats all;
+        rms_stats_compute(res.chosen, res.rejected, res.status, NULL, res.n, scratch, &all);
+        cJSON *root = o.json ? stats_json(&all) : NULL;
+        cJSON *per = o.json ? cJSON_AddObjectToObject(root, "per_source") : NULL;
+        if (!o.json) {
+            printf("rmscore report: %s (model %s, dataset %s)\n", o.scores, res.meta.model,
+                   res.pairs ? (o.data ? o.data : res.meta.pairs_file) : "(not available)");
+            printf("%-32s %8s %8s %9s %6s %8s %6s %8s %12s %12s\n", "source", "pairs", "scored", "accuracy", "ties",
+                   "skipped", "bad", "pending", "margin mean", "margin med");
+            print_stats_row("ALL", &all);
+        }
+        for (int64_t gi = 0; gi < g.n_groups; gi++) {
+            const int64_t k = rows_of_group(&g, res.n, gi, rows);
+            rms_stats s;
+            rms_stats_compute(res.chosen, res.rejected, res.status, rows, k, scratch, &s);
+            const char *name = g.names.data + g.name_start[gi];
+            if (o.json) cJSON_AddItemToObject(per, name, stats_json(&s));
+            else print_stats_row(name[0] ? name : "(no source)", &s);
+        }
+        if (o.json) {
+            char *text = cJSON_PrintUnformatted(root);
+            if (text) puts(text);
+            else st = rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+            free(text);
+            cJSON_Delete(root);
+        }
+    }
+    free(scratch);
+    free(rows);
+    free_groups(&g);
+    close_results(&res);
+    return st;
+}
+
+static const char *status_name(int8_t s) {
+    switch (s) {
+    case RMS_SCORE_SCORED: return "scored";
+    case RMS_SCORE_SKIPPED: return "skipped";
+    case RMS_SCORE_BAD: return "bad";
+    default: return "pending";
+    }
+}
+
+static void csv_field(const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, stdout);
+        return;
+    }
+    fputc('"', stdout);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', stdout);
+        fputc(*s, stdout);
+    }
+    fputc('"', stdout);
+}
+
+static void csv_number(float v) {
+    if (!isnan(v)) printf("%.9g", v);
+}
+
+static void export_row(const report_opts *o, const char *id, const char *source, float c, float r, int8_t status) {
+    const float margin = c - r;
+    if (strcmp(o->format, "csv") == 0) {
+        csv_field(id); fputc(',', stdout);
+        csv_field(source); fputc(',', stdout);
+        csv_number(c); fputc(',', stdout);
+        csv_number(r); fputc(',', stdout);
+        csv_number(margin);
+        printf(",%s\n", status_name(status));
+        return;
+    }
+    cJSON *obj = cJSON_CreateObject();
+    cJSON_AddStringToObject(obj, "id", id);
+    cJSON_AddStringToObject(obj, "source", source);
+    const float vals[3] = {c, r, margin};
+    const char *names[3] = {"chosen", "rejected", "margin"};
+    char num[32];
+    for (int i = 0; i < 3; i++) { // %.9g round-trips float32
+        snprintf(num, sizeof num, "%.9g", vals[i]);
+        cJSON_AddItemToObject(obj, names[i], isnan(vals[i]) ? cJSON_CreateNull() : cJSON_CreateRaw(num));
+    }
+    cJSON_AddStringToObject(obj, "status", status_name(status));
+    char *text = cJSON_PrintUnformatted(obj);
+    if (text) puts(text);
+    free(text);
+    cJSON_Delete(obj);
+}
+
+rms_status rms_cmd_export(int argc, char **argv, rms_err *err) {
+    report_opts o;
+    rms_status st = parse_opts(argc, argv, usage_export, 1, &o, err);
+    if (st != RMS_OK) return st;
+    results res;
+    if ((st = open_results(&o, &res, err)) != RMS_OK) {
+        close_results(&res);
+        return st;
+    }
+    int64_t *id_starts = malloc(EXPORT_CHUNK_ROWS * sizeof *id_starts);
+    int64_t *src_starts = malloc(EXPORT_CHUNK_ROWS * sizeof *src_starts);
+    rms_text ids, sources;
+    rms_text_init(&ids);
+    rms_text_init(&sources);
+    if (!id_starts || !src_starts) st = rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+    if (st == RMS_OK && strcmp(o.format, "csv") == 0) puts("id,source,chosen,rejected,margin,status");
+    for (int64_t r0 = 0; st == RMS_OK && r0 < res.n; r0 += EXPORT_CHUNK_ROWS) {
+        const int64_t k = res.n - r0 < EXPORT_CHUNK_ROWS ? res.n - r0 : EXPORT_CHUNK_ROWS;
+        if (res.pairs && ((st = rms_pairs_reader_strings(res.pairs, "id", r0, k, &ids, id_starts, err)) != RMS_OK ||
+                          (st = rms_pairs_reader_strings(res.pairs, "source", r0, k, &sources, src_starts, err)) != RMS_OK))
+            break;
+        for (int64_t i = 0; i < k; i++) {
+            char num[32];
+            snprintf(num, sizeof num, "%lld", (long long)(r0 + i));
+            export_row(&o, res.pairs ? ids.data + id_starts[i] : num, res.pairs ? sources.data + src_starts[i] : "",
+                       res.chosen[r0 + i], res.rejected[r0 + i], res.status[r0 + i]);
+        }
+    }
+    fflush(stdout);
+    free(id_starts);
+    free(src_starts);
+    rms_text_free(&ids);
+    rms_text_free(&sources);
+    close_results(&res);
+    return st;
+}

@@ -1,0 +1,79 @@
+/* forward.h — the LlamaForSequenceClassification forward over a packed batch, split so that a
+ * pipeline stage can run any contiguous layer range on hidden states it received.
+ *
+ * A packed batch is several sequences laid end to end with no padding; positions restart at 0 for
+ * each sequence and attention never crosses a sequence boundary.
+ *
+ *   rms_forward_embed   ids (n_tokens)                 -> hidden (n_tokens, hidden)   [first stage]
+ *   rms_forward_layers  hidden (n_tokens, hidden), l0..l1 -> hidden, in place
+ *   rms_forward_score   hidden (n_tokens, hidden)       -> scores (n_seqs)             [last stage]
+ *
+ * Ownership: rms_workspace holds the activation scratch; init/free pair; it grows on demand
+ * (rms_workspace_reserve) and is reused across batches. Callers own ids, hidden and scores.
+ */
+#ifndef RMS_FORWARD_H
+#define RMS_FORWARD_H
+
+#include <stdint.h>
+
+#include "src/engine/model.h"
+#include "src/base/status.h"
+
+typedef struct rms_batch {
+    int64_t n_seqs;
+    const int64_t *offsets; // (n_seqs + 1): sequence s is tokens [offsets[s], offsets[s+1]); offsets[0] == 0
+} rms_batch;
+
+typedef struct rms_workspace {
+    int64_t cap_tokens;  // buffers below hold this many tokens
+    int64_t cap_seq;     // longest sequence the attention scratch and RoPE tables cover
+    int round_bf16;      // --compute bf16: matmul inputs rounded to bf16
+    float *xn;           // (cap_tokens, hidden)        normed hidden / projection output
+    float *q;            // (cap_tokens, n_heads * head_dim)
+    float *k;            // (cap_tokens, n_kv_heads * head_dim)
+    float *v;            // (cap_tokens, n_kv_heads * head_dim)
+    float *attn;         // (cap_tokens, n_heads * head_dim)
+    float *gate;         // (cap_tokens, intermediate)
+    float *up;           // (cap_tokens, intermediate)
+    float *wblock;       // (max rms_linear_scratch_floats over the model's matrices)
+    float *attn_scratch; // (rms_attention_scratch_floats(cap_seq))
+    float *rope_cos;     // (cap_seq, head_dim / 2)
+    float *rope_sin;     // (cap_seq, head_dim / 2)
+} rms_workspace;
+
+typedef enum rms_compute {
+    RMS_COMPUTE_FP32 = 0,
+    RMS_COMPUTE_BF16 = 1, // matmul inputs rounded to bf16 (weights as stored), fp32 accumulation
+} rms_compute;
+
+/* Parses "fp32" / "bf16" (the --compute option). */
+rms_status rms_compute_parse(const char *s, rms_compute *out, rms_err *err);
+
+void rms_workspace_init(rms_workspace *ws, rms_compute compute);
+/* Grows the buffers to hold a batch of n_tokens whose longest sequence is max_seq tokens. */
+rms_status rms_workspace_reserve(rms_workspace *ws, const rms_model *m, int64_t n_tokens, int64_t max_seq,
+                                 rms_err *err);
+void rms_workspace_free(rms_workspace *ws);
+
+/* Checks a batch descriptor: offsets start at 0, strictly increase (no empty sequence). */
+rms_status rms_batch_check(const rms_batch *b, rms_err *err);
+int64_t rms_batch_tokens(const rms_batch *b);
+int64_t rms_batch_max_seq(const rms_batch *b);
+
+/* hidden (n_tokens, hidden) = embed_tokens[ids]. Needs m->has_embed. Ids outside [0, vocab) are an
+ * RMS_ERR_INPUT error naming the position. */
+rms_status rms_forward_embed(const rms_model *m, const int32_t *ids, int64_t n_tokens, float *hidden, rms_err *err);
+
+/* Runs decoder layers [l0, l1) (absolute indices inside the model's slice) on hidden, in place. */
+rms_status rms_forward_layers(const rms_model *m, rms_workspace *ws, int64_t l0, int64_t l1, const rms_batch *b,
+                              float *hidden, rms_err *err);
+
+/* scores (n_seqs) = score · final_norm(hidden[last token of each sequence]). Needs m->has_head. */
+rms_status rms_forward_score(const rms_model *m, const rms_batch *b, const float *hidden, float *scores,
+                             rms_err *err);
+
+/* The whole model on one packed batch (needs a full model): ids (n_tokens) -> scores (n_seqs). */
+rms_status rms_forward_all(const rms_model *m, rms_workspace *ws, const rms_batch *b, const int32_t *ids,
+                           float *scores, rms_err *err);
+
+#endif

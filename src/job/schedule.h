@@ -1,0 +1,35 @@
+/* schedule.h — how pairs become packed micro-batches: pure, deterministic functions (unit-tested).
+ *
+ * A micro-batch holds whole pairs (both the chosen and the rejected sequence of each row) so that a
+ * row is finished when its batch is. Rows are ordered by total length, longest first (ties: lower
+ * row first), and packed greedily under a token budget; a pair longer than the budget forms a batch
+ * of its own. The plan depends only on the lengths, the rows included and the budget, so a resumed run
+ * re-forms the same batches and their scores are bit-identical to an uninterrupted run's.
+ *
+ * Ownership: rms_plan is caller-allocated; rms_plan_build fills it, rms_plan_free releases it.
+ */
+#ifndef RMS_SCHEDULE_H
+#define RMS_SCHEDULE_H
+
+#include <stdint.h>
+
+#include "src/base/status.h"
+
+typedef struct rms_plan {
+    int64_t n_batches;
+    int64_t *batch_start; // (n_batches + 1): batch b is rows[batch_start[b] .. batch_start[b+1])
+    int64_t *rows;        // (number of included rows) row indices, in batch order
+    int64_t *batch_tokens;// (n_batches) tokens of each batch
+} rms_plan;
+
+/* Plans rows i with include[i] != 0; pair_tokens[i] = tokens of both sequences of row i (after any
+ * truncation). budget >= 1. */
+rms_status rms_plan_build(rms_plan *p, const int64_t *pair_tokens, const uint8_t *include, int64_t n, int64_t budget,
+                          rms_err *err);
+void rms_plan_free(rms_plan *p);
+
+/* Length of a sequence after the over-long policy: max_tokens <= 0 means no limit; with truncate_left
+ * a longer sequence keeps its last max_tokens tokens, else it is skipped (returns -1). */
+int64_t rms_effective_length(int64_t len, int64_t max_tokens, int truncate_left);
+
+#endif

@@ -1,0 +1,433 @@
+/* score_job.c — options, files, plan and progress of `rmscore score` (see score_job.h). */
+#define _GNU_SOURCE
+#include "src/job/score_job.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "io/run_config.h"
+#include "io/sha256.h"
+#include "src/engine/blas.h"
+#include "src/base/argv.h"
+
+#define DEFAULT_SCORE_MICROBATCH_TOKENS 8192
+#define DEFAULT_PROGRESS_SECONDS 10
+
+static const char *const usage_score =
+    "usage: [mpirun -np N | srun] rmscore score --model DIR --data pairs.h5 --out scores.h5 [options]\n"
+    "\n"
+    "Scores every pair of a dataset written by `rmscore prepare` and writes /scores (chosen, rejected,\n"
+    "status) aligned with /pairs. Pairs are packed by length into micro-batches; results are written and\n"
+    "flushed after every micro-batch, so a killed job loses at most the batch in flight, and a rerun with\n"
+    "the same --out scores only the rows not yet scored (the final file equals an uninterrupted run's).\n"
+    "SIGINT/SIGTERM stop the job cleanly after the batch in flight (exit status 3: rerun to resume).\n"
+    "Under MPI, rank 0 reads the dataset, schedules batches to R pipeline replicas of P stages (each stage\n"
+    "a contiguous slice of the layers) and writes the results; it does not compute.\n"
+    "\n"
+    "  --model DIR                  Hugging Face checkpoint directory\n"
+    "  --data FILE                  dataset from `rmscore prepare`\n"
+    "  --out FILE                   results (created, or resumed if it exists)\n"
+    "  --max-tokens N               longest sequence to score (default: no limit)\n"
+    "  --overlong skip|truncate-left  a longer pair is skipped (status 2, default) or keeps its last N tokens\n"
+    "                               (RewardBench --force_truncation)\n"
+    "  --microbatch-tokens N        token budget of one packed micro-batch (default 8192)\n"
+    "  --threads N                  compute threads per process (default: the CPUs this process may use,\n"
+    "                               shared among the compute ranks of a node under MPI)\n"
+    "  --compute fp32|bf16          as score-ids (default fp32)\n"
+    "  --tokenizer DIR              tokenizer.json to check the dataset against (default: --model DIR)\n"
+    "  --allow-tokenizer-mismatch   score even if the dataset was tokenized with another tokenizer.json\n"
+    "  --stages P                   pipeline stages under MPI (default 1): ranks = 1 root + R x P workers\n"
+    "  --layer-split N,N,...        decoder layers per stage (default: balanced)\n"
+    "  --shard I/N                  score only the I-th of N contiguous blocks of rows (0 <= I < N), e.g. one\n"
+    "                               task of a job array; `rmscore merge` combines the shards' files\n"
+    "  --config FILE                a JSON run config (configs/README.md); command-line flags override it\n"
+    "  --progress-every SECONDS     interval of progress lines on stderr (default 10)\n"
+    "  --quiet                      no progress on stderr\n";
+
+int64_t rms_default_threads(void) {
+    const char *slurm = getenv("SLURM_CPUS_PER_TASK");
+    const long v = slurm ? strtol(slurm, NULL, 10) : 0;
+    return v > 0 ? v : rms_available_cpus();
+}
+
+double rms_now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static rms_status parse_int_opt(rms_cli *c, const char *name, int64_t lo, int64_t hi, int64_t *out, int *matched,
+                                rms_err *err) {
+    const int r = rms_cli_option(c, name, err);
+    *matched = r != 0;
+    if (r < 0) return RMS_ERR_ARG;
+    return r ? rms_cli_parse_int(name, c->value, lo, hi, out, err) : RMS_OK;
+}
+
+/* "I/N" -> o->shard_index / o->shard_count. */
+static rms_status parse_shard(const char *s, rms_score_opts *o, rms_err *err) {
+    long long i, n;
+    char tail;
+    if (sscanf(s, "%lld/%lld%c", &i, &n, &tail) != 2 || n < 1 || i < 0 || i >= n)
+        return rms_fail(err, RMS_ERR_ARG, "--shard: '%s' is not I/N with 0 <= I < N", s);
+    o->shard_index = i;
+    o->shard_count = n;
+    return RMS_OK;
+}
+
+/* "8,8,8,8" -> o->split / o->n_split. */
+static rms_status parse_split(const char *s, rms_score_opts *o, rms_err *err) {
+    o->n_split = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        const long long v = strtoll(p, &end, 10);
+        if (end == p || v < 1 || (*end != ',' && *end != '\0') || o->n_split >= RMS_MAX_STAGES)
+            return rms_fail(err, RMS_ERR_ARG, "--layer-split: '%s' is not a list of positive layer counts", s);
+        o->split[o->n_split++] = v;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return o->n_split ? RMS_OK : rms_fail(err, RMS_ERR_ARG, "--layer-split: empty list");
+}
+
+static rms_status parse_args(int argc, char **argv, rms_score_opts *o, rms_err *err) {
+    rms_cli c;
+    rms_cli_init(&c, argc, argv, 2);
+    while (rms_cli_more(&c)) {
+        int r, m;
+        rms_status st;
+        if (rms_cli_flag(&c, "--help") || rms_cli_flag(&c, "-h")) {
+            fputs(usage_score, stdout);
+            exit(0);
+        }
+        if (rms_cli_flag(&c, "--quiet")) { o->quiet = 1; continue; }
+        if (rms_cli_flag(&c, "--allow-tokenizer-mismatch")) { o->allow_mismatch = 1; continue; }
+        if ((r = rms_cli_option(&c, "--model", err)) != 0) { if (r < 0) return RMS_ERR_ARG; o->model = c.value; continue; }
+        if ((r = rms_cli_option(&c, "--data", err)) != 0) { if (r < 0) return RMS_ERR_ARG; o->data = c.value; continue; }
+        if ((r = rms_cli_option(&c, "--out", err)) != 0) { if (r < 0) return RMS_ERR_ARG; o->out = c.value; continue; }
+        if ((r = rms_cli_option(&c, "--tokenizer", err)) != 0) { if (r < 0) return RMS_ERR_ARG; o->tokenizer = c.value; continue; }
+        if ((r = rms_cli_option(&c, "--overlong", err)) != 0) {
+            if (r < 0) return RMS_ERR_ARG;
+            if (strcmp(c.value, "skip") == 0) o->truncate_left = 0;
+            else if (strcmp(c.value, "truncate-left") == 0) o->truncate_left = 1;
+            else return rms_fail(err, RMS_ERR_ARG, "--overlong: '%s' is not one of skip, truncate-left", c.value);
+            continue;
+        }
+        if ((r = rms_cli_option(&c, "--compute", err)) != 0) {
+            if (r < 0) return RMS_ERR_ARG;
+            if ((st = rms_compute_parse(c.value, &o->compute, err)) != RMS_OK) return st;
+            continue;
+        }
+        if ((st = parse_int_opt(&c, "--threads", 1, 1024, &o->threads, &m, err)) != RMS_OK) return st;
+        if (m) continue;
+        if ((st = parse_int_opt(&c, "--microbatch-tokens", 1, INT32_MAX, &o->microbatch_tokens, &m, err)) != RMS_OK) return st;
+        if (m) continue;
+        if ((st = parse_int_opt(&c, "--max-tokens", 1, INT32_MAX, &o->max_tokens, &m, err)) != RMS_OK) return st;
+        if (m) continue;
+        if ((st = parse_int_opt(&c, "--progress-every", 0, 86400, &o->progress_every, &m, err)) != RMS_OK) return st;
+        if (m) continue;
+        if ((st = parse_int_opt(&c, "--stages", 1, RMS_MAX_STAGES, &o->stages, &m, err)) != RMS_OK) return st;
+        if (m) continue;
+        if ((r = rms_cli_option(&c, "--shard", err)) != 0) {
+            if (r < 0) return RMS_ERR_ARG;
+            if ((st = parse_shard(c.value, o, err)) != RMS_OK) return st;
+            continue;
+        }
+        if ((r = rms_cli_option(&c, "--config", err)) != 0) { // already applied before the other flags
+            if (r < 0) return RMS_ERR_ARG;
+            continue;
+        }
+        if ((r = rms_cli_option(&c, "--layer-split", err)) != 0) {
+            if (r < 0) return RMS_ERR_ARG;
+            if ((st = parse_split(c.value, o, err)) != RMS_OK) return st;
+            continue;
+        }
+        return rms_fail(err, RMS_ERR_ARG, "score: unknown option '%s' (see --help)", rms_cli_current(&c));
+    }
+    if (!o->model || !o->data || !o->out)
+        return rms_fail(err, RMS_ERR_ARG, "score: --model, --data and --out are required (see --help)");
+    if (o->truncate_left && o->max_tokens <= 0)
+        return rms_fail(err, RMS_ERR_ARG, "score: --overlong truncate-left needs --max-tokens N");
+    if (!o->tokenizer) o->tokenizer = o->model;
+    if (o->n_split && o->n_split != o->stages)
+        return rms_fail(err, RMS_ERR_ARG, "score: --layer-split has %lld entries for --stages %lld", (long long)o->n_split,
+                        (long long)o->stages);
+    return RMS_OK;
+}
+
+/* The value of --config in argv (last one wins), or NULL. */
+static const char *config_path(int argc, char **argv) {
+    const char *path = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) path = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0) path = argv[i] + 9;
+    }
+    return path;
+}
+
+rms_status rms_score_opts_parse(int argc, char **argv, rms_score_opts *o, rms_err *err) {
+    memset(o, 0, sizeof *o);
+    o->stages = 1;
+    o->shard_count = 1;
+    o->microbatch_tokens = DEFAULT_SCORE_MICROBATCH_TOKENS;
+    o->progress_every = DEFAULT_PROGRESS_SECONDS;
+    const char *cfg = config_path(argc, argv);
+    if (!cfg) return parse_args(argc, argv, o, err);
+    rms_status st = rms_run_config_load(cfg, &o->config_args, &o->n_config_args, err);
+    if (st == RMS_OK) st = rms_sha256_file(cfg, o->config_sha256, err);
+    if (st != RMS_OK) return st;
+    // argv[0..1], the config's arguments, then the command line's (later flags override earlier ones)
+    char **all = malloc((size_t)(argc + o->n_config_args + 1) * sizeof *all);
+    if (!all) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+    int n = 0;
+    all[n++] = argv[0];
+    all[n++] = argv[1];
+    for (int i = 0; i < o->n_config_args; i++) all[n++] = o->config_args[i];
+    for (int i = 2; i < argc; i++) all[n++] = argv[i];
+    all[n] = NULL;
+    st = parse_args(n, all, o, err);
+    if (st != RMS_OK) rms_fail_prefix(err, st, "with --config %s", cfg);
+    free(all);
+    return st;
+}
+
+void rms_score_opts_free(rms_score_opts *o) {
+    rms_run_config_free_args(o->config_args, o->n_config_args);
+    o->config_args = NULL;
+    o->n_config_args = 0;
+}
+
+static rms_status check_tokenizer(const rms_score_opts *o, const rms_pairs_meta *meta, rms_err *err) {
+    char path[4096], hex[65];
+    snprintf(path, sizeof path, "%s/tokenizer.json", o->tokenizer);
+    rms_err why;
+    if (rms_sha256_file(path, hex, &why) != RMS_OK) {
+        if (o->allow_mismatch) return RMS_OK;
+        return rms_fail(err, RMS_ERR_ARG,
+                        "cannot check that %s was tokenized with this model's tokenizer (%s); pass --tokenizer DIR "
+                        "or --allow-tokenizer-mismatch", o->data, why.msg);
+    }
+    if (strcmp(hex, meta->tokenizer_sha256) == 0 || o->allow_mismatch) return RMS_OK;
+    return rms_fail(err, RMS_ERR_ARG,
+                    "%s was tokenized with another tokenizer.json (sha256 %.12s…) than %s (%.12s…); re-run prepare "
+                    "with this tokenizer or pass --allow-tokenizer-mismatch",
+                    o->data, meta->tokenizer_sha256, path, hex);
+}
+
+static rms_status alloc_columns(rms_score_job *j, rms_err *err) {
+    const size_t n = (size_t)(j->n > 0 ? j->n : 1);
+    j->len_c = malloc(n * sizeof *j->len_c);
+    j->len_r = malloc(n * sizeof *j->len_r);
+    j->pair_status = malloc(n * sizeof *j->pair_status);
+    j->status = malloc(n * sizeof *j->status);
+    j->pair_tokens = malloc(n * sizeof *j->pair_tokens);
+    if (!j->len_c || !j->len_r || !j->pair_status || !j->status || !j->pair_tokens)
+        return rms_fail(err, RMS_ERR_NOMEM, "out of memory for %lld rows", (long long)j->n);
+    return RMS_OK;
+}
+
+static rms_status load_columns(rms_score_job *j, rms_err *err) {
+    rms_status st = alloc_columns(j, err);
+    if (st == RMS_OK) st = rms_pairs_reader_columns(j->pairs, j->len_c, j->len_r, NULL, j->pair_status, err);
+    if (st == RMS_OK) st = rms_scores_read(j->scores, NULL, NULL, j->status, err);
+    for (int64_t i = 0; st == RMS_OK && i < j->n; i++) {
+        const int64_t c = rms_effective_length(j->len_c[i], j->o->max_tokens, j->o->truncate_left);
+        const int64_t r = rms_effective_length(j->len_r[i], j->o->max_tokens, j->o->truncate_left);
+        j->pair_tokens[i] = (c < 0 || r < 0) ? -1 : c + r;
+    }
+    return st;
+}
+
+void rms_score_job_shard_rows(const rms_score_opts *o, int64_t n, int64_t *row0, int64_t *row1) {
+    *row0 = o->shard_index * n / o->shard_count;
+    *row1 = (o->shard_index + 1) * n / o->shard_count;
+}
+
+static int in_shard(const rms_score_job *j, int64_t i) {
+    int64_t r0, r1;
+    rms_score_job_shard_rows(j->o, j->n, &r0, &r1);
+    return i >= r0 && i < r1;
+}
+
+static int scoreable(const rms_score_job *j, int64_t i) {
+    return j->pair_status[i] == RMS_PAIR_STATUS_OK && j->len_c[i] > 0 && j->len_r[i] > 0 && j->pair_tokens[i] > 0;
+}
+
+/* Marks pending rows that will never be scored: bad input (or an empty conversation), too long. */
+static rms_status mark_unscorable(rms_score_job *j, rms_err *err) {
+    const size_t n = (size_t)(j->n > 0 ? j->n : 1);
+    int64_t *rows = malloc(n * sizeof *rows);
+    int8_t *st8 = malloc(n * sizeof *st8);
+    float *nan = malloc(n * sizeof *nan);
+    rms_status st = (!rows || !st8 || !nan) ? rms_fail(err, RMS_ERR_NOMEM, "out of memory") : RMS_OK;
+    int64_t k = 0;
+    for (int64_t i = 0; st == RMS_OK && i < j->n; i++) {
+        if (j->status[i] != RMS_SCORE_PENDING || !in_shard(j, i) || scoreable(j, i)) continue;
+        const int8_t s = j->pair_tokens[i] < 0 && j->pair_status[i] == RMS_PAIR_STATUS_OK && j->len_c[i] > 0 &&
+                                 j->len_r[i] > 0
+                             ? RMS_SCORE_SKIPPED
+                             : RMS_SCORE_BAD;
+        j->status[i] = s;
+        rows[k] = i;
+        st8[k] = s;
+        nan[k++] = NAN;
+    }
+    if (st == RMS_OK && k) st = rms_scores_write_rows(j->scores, rows, k, nan, nan, st8, err);
+    j->n_marked = k;
+    free(rows);
+    free(st8);
+    free(nan);
+    return st;
+}
+
+static rms_status build_plan(rms_score_job *j, rms_err *err) {
+    uint8_t *include = malloc((size_t)(j->n > 0 ? j->n : 1));
+    if (!include) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < j->n; i++) include[i] = (uint8_t)(in_shard(j, i) && scoreable(j, i));
+    rms_status st = rms_plan_build(&j->plan, j->pair_tokens, include, j->n, j->o->microbatch_tokens, err);
+    free(include);
+    for (int64_t b = 0; st == RMS_OK && b < j->plan.n_batches; b++) {
+        int64_t pending = 0;
+        for (int64_t r = j->plan.batch_start[b]; r < j->plan.batch_start[b + 1]; r++)
+            if (j->status[j->plan.rows[r]] == RMS_SCORE_PENDING) {
+                pending++;
+                j->todo_tokens += j->pair_tokens[j->plan.rows[r]];
+            }
+        j->todo_rows += pending;
+        j->todo_batches += pending > 0;
+    }
+    return st;
+}
+
+rms_status rms_score_job_open(rms_score_job *j, const rms_score_opts *o, int64_t stages, int64_t replicas,
+                              rms_err *err) {
+    memset(j, 0, sizeof *j);
+    j->o = o;
+    j->t_start = j->t_last_progress = rms_now_seconds();
+    rms_pairs_meta pmeta;
+    rms_status st = rms_pairs_reader_open(&j->pairs, o->data, &pmeta, err);
+    if (st != RMS_OK) return st;
+    j->n = pmeta.n_rows;
+    if ((st = check_tokenizer(o, &pmeta, err)) != RMS_OK) return st;
+    rms_scores_meta smeta;
+    memset(&smeta, 0, sizeof smeta);
+    snprintf(smeta.model, sizeof smeta.model, "%s", o->model);
+    snprintf(smeta.pairs_file, sizeof smeta.pairs_file, "%s", o->data);
+    snprintf(smeta.pairs_tokenizer_sha256, sizeof smeta.pairs_tokenizer_sha256, "%s", pmeta.tokenizer_sha256);
+    snprintf(smeta.compute, sizeof smeta.compute, "%s", o->compute == RMS_COMPUTE_BF16 ? "bf16" : "fp32");
+    snprintf(smeta.overlong, sizeof smeta.overlong, "%s", o->truncate_left ? "truncate-left" : "skip");
+    snprintf(smeta.tool_version, sizeof smeta.tool_version, "rmscore %s", RMSCORE_VERSION);
+    snprintf(smeta.config_sha256, sizeof smeta.config_sha256, "%s", o->config_sha256);
+    smeta.max_tokens = o->max_tokens;
+    smeta.stages = stages;
+    smeta.replicas = replicas;
+    smeta.n_rows = j->n;
+    int resumed = 0;
+    if ((st = rms_scores_open(&j->scores, o->out, &smeta, &resumed, err)) != RMS_OK) return st;
+    if ((st = load_columns(j, err)) != RMS_OK) return st;
+    if ((st = mark_unscorable(j, err)) != RMS_OK) return st;
+    if ((st = build_plan(j, err)) != RMS_OK) return st;
+    if (!o->quiet)
+        fprintf(stderr, "rmscore: score: %s%s: %lld pairs, %lld to score in %lld micro-batches (%lld newly marked "
+                        "skipped or bad)\n", resumed ? "resuming " : "", o->out, (long long)j->n,
+                (long long)j->todo_rows, (long long)j->todo_batches, (long long)j->n_marked);
+    return RMS_OK;
+}
+
+int64_t rms_score_job_max_batch_rows(const rms_score_job *j) {
+    int64_t mx = 0;
+    for (int64_t b = 0; b < j->plan.n_batches; b++) {
+        const int64_t k = j->plan.batch_start[b + 1] - j->plan.batch_start[b];
+        mx = k > mx ? k : mx;
+    }
+    return mx;
+}
+
+/* Keeps the last max_tokens ids of each of the n_seqs sequences, compacting ids in place. */
+static void truncate_left(rms_ids *ids, int64_t *offsets, int64_t n_seqs, int64_t max_tokens) {
+    int64_t w = 0;
+    for (int64_t s = 0; s < n_seqs; s++) {
+        const int64_t len = offsets[s + 1] - offsets[s], keep = len < max_tokens ? len : max_tokens;
+        memmove(ids->ids + w, ids->ids + offsets[s + 1] - keep, (size_t)keep * sizeof *ids->ids);
+        offsets[s] = w;
+        w += keep;
+    }
+    offsets[n_seqs] = w;
+    ids->n = w;
+}
+
+rms_status rms_score_job_batch(rms_score_job *j, int64_t b, int64_t *rows, int64_t *k, rms_ids *ids,
+                               int64_t *offsets, rms_err *err) {
+    *k = 0;
+    for (int64_t r = j->plan.batch_start[b]; r < j->plan.batch_start[b + 1]; r++)
+        if (j->status[j->plan.rows[r]] == RMS_SCORE_PENDING) rows[(*k)++] = j->plan.rows[r];
+    ids->n = 0;
+    if (*k == 0) return RMS_OK;
+    rms_status st = rms_pairs_reader_ids(j->pairs, rows, *k, ids, offsets, err);
+    if (st == RMS_OK && j->o->truncate_left) truncate_left(ids, offsets, 2 * *k, j->o->max_tokens);
+    return st;
+}
+
+rms_status rms_score_job_write(rms_score_job *j, const int64_t *rows, int64_t k, const float *seq_scores,
+                               rms_err *err) {
+    float *c = malloc((size_t)(k > 0 ? k : 1) * sizeof *c), *r = malloc((size_t)(k > 0 ? k : 1) * sizeof *r);
+    int8_t *s = malloc((size_t)(k > 0 ? k : 1));
+    rms_status st = (!c || !r || !s) ? rms_fail(err, RMS_ERR_NOMEM, "out of memory") : RMS_OK;
+    for (int64_t i = 0; st == RMS_OK && i < k; i++) {
+        c[i] = seq_scores[2 * i];
+        r[i] = seq_scores[2 * i + 1];
+        s[i] = RMS_SCORE_SCORED;
+        j->status[rows[i]] = RMS_SCORE_SCORED;
+        j->done_tokens += j->pair_tokens[rows[i]];
+    }
+    if (st == RMS_OK) st = rms_scores_write_rows(j->scores, rows, k, c, r, s, err);
+    if (st == RMS_OK) j->done_rows += k;
+    free(c);
+    free(r);
+    free(s);
+    return st;
+}
+
+static void format_eta(char *buf, size_t len, double seconds) {
+    if (!(seconds >= 0) || seconds > 1e8) {
+        snprintf(buf, len, "?");
+        return;
+    }
+    const long s = (long)seconds;
+    snprintf(buf, len, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+}
+
+void rms_score_job_progress(rms_score_job *j, int force) {
+    const double now = rms_now_seconds();
+    if (j->o->quiet || (!force && now - j->t_last_progress < (double)j->o->progress_every)) return;
+    const double dt = now - j->t_start > 1e-9 ? now - j->t_start : 1e-9;
+    const double rate = (double)j->done_tokens / dt;
+    char eta[32];
+    format_eta(eta, sizeof eta, rate > 0 ? (double)(j->todo_tokens - j->done_tokens) / rate : -1.0);
+    fprintf(stderr, "rmscore: score: %lld/%lld pairs (%.1f%%), %.1f pairs/s, %.0f tokens/s, ETA %s\n",
+            (long long)j->done_rows, (long long)j->todo_rows,
+            j->todo_rows ? 100.0 * (double)j->done_rows / (double)j->todo_rows : 100.0, (double)j->done_rows / dt, rate,
+            eta);
+    j->t_last_progress = now;
+}
+
+void rms_score_job_close(rms_score_job *j, rms_status *st, rms_err *err) {
+    if (j->scores) {
+        rms_err close_err;
+        if (rms_scores_close(j->scores, &close_err) != RMS_OK && *st == RMS_OK) {
+            *st = RMS_ERR_IO;
+            *err = close_err;
+        }
+    }
+    if (j->pairs) rms_pairs_reader_close(j->pairs);
+    rms_plan_free(&j->plan);
+    free(j->len_c);
+    free(j->len_r);
+    free(j->pair_status);
+    free(j->status);
+    free(j->pair_tokens);
+    memset(j, 0, sizeof *j);
+}
