@@ -1,22 +1,24 @@
-/* run_config.h — run configs for `rmscore score --config FILE` (JSON, parsed with cJSON).
+/* run_config.h — run configs (`rmscore score --config FILE`): one JSON object whose keys are a command's
+ * long options with '_' for '-' (model, data, out, microbatch_tokens, layer_split, ...), read with cJSON
+ * and applied through the command's option table (src/base/options.h), so the config knows exactly
+ * the options the command line knows. JSON types: strings for paths, choices and shards (\"1/4\"),
+ * integers, true/false for flags, a list of integers for lists; null = not set (the default stays).
+ * Unknown keys and wrong types are RMS_ERR_FORMAT errors naming the key; a value the option refuses
+ * (range, choice) is its RMS_ERR_USAGE error. Messages name the config file. See configs/README.md.
  *
- * A config is one JSON object whose keys are score's long options with '_' for '-' (model, data, out,
- * tokenizer, threads, microbatch_tokens, max_tokens, overlong, compute, stages, layer_split,
- * progress_every, allow_tokenizer_mismatch, quiet, shard). It is turned into the equivalent
- * command-line arguments, placed before the real ones so that flags given on the command line override
- * it. Unknown keys and wrong types are errors naming the key. See configs/README.md.
- *
- * Ownership: *args (n strings) are allocated here and freed with rms_run_config_free_args.
+ * Ownership: nothing is allocated for the caller; values are copied into the caller's options struct.
  */
 #ifndef RMS_RUN_CONFIG_H
 #define RMS_RUN_CONFIG_H
 
+#include "src/base/options.h"
 #include "src/base/status.h"
 
-/* Parses JSON text (origin names it in messages) into option arguments. */
-rms_status rms_run_config_args(const char *json_text, const char *origin, char ***args, int *n, rms_err *err);
-/* Reads and parses path. */
-rms_status rms_run_config_load(const char *path, char ***args, int *n, rms_err *err);
-void rms_run_config_free_args(char **args, int n);
+/* Applies JSON text (origin names it in messages) to target, over the values already there. */
+rms_status rms_run_config_apply_text(const char *json_text, const char *origin, const rms_command *cmd, void *target,
+                                     rms_err *err);
+/* Reads path, applies it, and stores the file's SHA-256 (hex, 65 bytes) in sha256_hex if non-NULL. */
+rms_status rms_run_config_apply(const char *path, const rms_command *cmd, void *target, char *sha256_hex,
+                                rms_err *err);
 
 #endif

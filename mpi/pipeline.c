@@ -6,16 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "mpi/layout.h"
+#include "src/base/clock.h"
+#include "src/base/memstat.h"
 #include "src/engine/blas.h"
 #include "src/engine/forward.h"
-#include "src/base/memstat.h"
 #include "src/engine/model.h"
 #include "src/job/score_job.h"
-#include "mpi/layout.h"
+#include "src/job/score_run.h"
 
 enum { TAG_HEADER = 11, TAG_OFFSETS = 12, TAG_PAYLOAD = 13, TAG_RESULT = 14, TAG_RESULT_SCORES = 15 };
 enum { KIND_DATA = 0, KIND_STOP = 1 };
@@ -78,13 +79,6 @@ static rms_status wait_one(MPI_Request *req, MPI_Status *status, double *wait_s,
     }
     if (wait_s) *wait_s += rms_now_seconds() - t0;
     return RMS_OK;
-}
-
-static double cpu_seconds(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
-           1e-6 * (double)ru.ru_stime.tv_usec;
 }
 
 static int grow_bytes(void **buf, size_t *cap, size_t need) {
@@ -225,157 +219,145 @@ static rms_status stage_loop(stage_ctx *c, rms_err *err) {
     return st;
 }
 
-/* ------------------------------------------------------------------ root */
+/* ------------------------------------------------------------------ root: the MPI executor */
 
-/* A batch in flight: its rows (for writing results) and the buffers of its messages to stage 0. */
+/* A batch in flight: the buffers of its messages to stage 0 of its replica. */
 typedef struct flight {
     int used;
-    int64_t batch, k;
     int replica;
-    int64_t *rows;            // (max rows)
-    rms_ids ids;
-    int64_t *offsets;         // (2 * max rows + 1)
     int64_t hdr[HDR_LEN];
+    int64_t *offsets; size_t offsets_cap; // (n_seqs + 1)
+    int32_t *ids; size_t ids_cap;         // (n_tokens)
     MPI_Request sends[3];
 } flight;
 
-typedef struct root_ctx {
+/* The root's side of the pipelines, as an rms_executor for the score driver (src/job/score_run.h):
+ * submit sends a batch to the replica with the fewest in flight (each kept up to stages + 1 deep, so a
+ * replica that finishes early gets the next batch), collect waits for the scores of any batch. */
+typedef struct mpi_executor {
     MPI_Comm comm;
     rms_layout layout;
-    rms_score_job job;
+    int depth;                // per replica
     flight *flights;          // (replicas * depth)
-    int n_flights, depth;
+    int n_flights;
     int *in_flight;           // (replicas)
-    float *scores;            // (2 * max rows) received scores
+    float *scores; size_t scores_cap; // (n_seqs) of the batch just collected
+    int64_t hdr[HDR_LEN];     // result header being received
+    MPI_Request hdr_req;
+    int hdr_posted;
     double wait_s;
-} root_ctx;
+} mpi_executor;
 
-static rms_status root_dispatch(root_ctx *r, int64_t *next_batch, int replica, int *sent, rms_err *err) {
-    *sent = 0;
+static rms_status root_submit(void *self, const rms_batch_work *w, rms_err *err) {
+    mpi_executor *x = self;
+    int rep = -1;
+    for (int r = 0; r < x->layout.replicas; r++)
+        if (x->in_flight[r] < x->depth && (rep < 0 || x->in_flight[r] < x->in_flight[rep])) rep = r;
     flight *f = NULL;
-    for (int i = 0; i < r->n_flights && !f; i++)
-        if (!r->flights[i].used) f = &r->flights[i];
-    if (!f) return RMS_OK;
-    while (*next_batch < r->job.plan.n_batches) {
-        const int64_t b = (*next_batch)++;
-        rms_status st = rms_score_job_batch(&r->job, b, f->rows, &f->k, &f->ids, f->offsets, err);
-        if (st != RMS_OK) return st;
-        if (f->k == 0) continue; // done by an earlier run
-        f->used = 1;
-        f->batch = b;
-        f->replica = replica;
-        f->hdr[HDR_KIND] = KIND_DATA;
-        f->hdr[HDR_BATCH] = b;
-        f->hdr[HDR_SEQS] = 2 * f->k;
-        f->hdr[HDR_TOKENS] = f->ids.n;
-        const int dest = rms_layout_rank(&r->layout, replica, 0);
-        MPI_CHECK(MPI_Isend(f->hdr, HDR_LEN, MPI_INT64_T, dest, TAG_HEADER, r->comm, &f->sends[0]), "Isend");
-        MPI_CHECK(MPI_Isend(f->offsets, (int)(2 * f->k + 1), MPI_INT64_T, dest, TAG_OFFSETS, r->comm, &f->sends[1]), "Isend");
-        MPI_CHECK(MPI_Isend(f->ids.ids, (int)f->ids.n, MPI_INT32_T, dest, TAG_PAYLOAD, r->comm, &f->sends[2]), "Isend");
-        r->in_flight[replica]++;
-        *sent = 1;
-        return RMS_OK;
-    }
+    for (int i = 0; i < x->n_flights && !f; i++)
+        if (!x->flights[i].used) f = &x->flights[i];
+    RMS_ASSERT(rep >= 0 && f); // the driver keeps at most depth * replicas batches in flight
+    const int64_t n_tok = w->offsets[w->n_seqs];
+    if (n_tok > INT_MAX || w->n_seqs + 1 > INT_MAX)
+        return rms_fail(err, RMS_ERR_ARG, "a micro-batch of %lld tokens is too large for one MPI message; lower "
+                        "--microbatch-tokens", (long long)n_tok);
+    if (!grow_bytes((void **)&f->offsets, &f->offsets_cap, (size_t)(w->n_seqs + 1) * sizeof *f->offsets) ||
+        !grow_bytes((void **)&f->ids, &f->ids_cap, (size_t)n_tok * sizeof *f->ids + 1))
+        return rms_fail(err, RMS_ERR_NOMEM, "out of memory for a micro-batch of %lld tokens", (long long)n_tok);
+    memcpy(f->offsets, w->offsets, (size_t)(w->n_seqs + 1) * sizeof *f->offsets);
+    memcpy(f->ids, w->ids, (size_t)n_tok * sizeof *f->ids);
+    f->hdr[HDR_KIND] = KIND_DATA;
+    f->hdr[HDR_BATCH] = w->batch;
+    f->hdr[HDR_SEQS] = w->n_seqs;
+    f->hdr[HDR_TOKENS] = n_tok;
+    const int dest = rms_layout_rank(&x->layout, rep, 0);
+    MPI_CHECK(MPI_Isend(f->hdr, HDR_LEN, MPI_INT64_T, dest, TAG_HEADER, x->comm, &f->sends[0]), "Isend");
+    MPI_CHECK(MPI_Isend(f->offsets, (int)(w->n_seqs + 1), MPI_INT64_T, dest, TAG_OFFSETS, x->comm, &f->sends[1]), "Isend");
+    MPI_CHECK(MPI_Isend(f->ids, (int)n_tok, MPI_INT32_T, dest, TAG_PAYLOAD, x->comm, &f->sends[2]), "Isend");
+    f->used = 1;
+    f->replica = rep;
+    x->in_flight[rep]++;
     return RMS_OK;
 }
 
-/* Receives one result (or a replica's stop) and writes it. */
-static rms_status root_collect(root_ctx *r, MPI_Request *req, int64_t *hdr, MPI_Status *status, int *stops,
-                               rms_err *err) {
-    if (hdr[HDR_KIND] == KIND_STOP) {
-        (*stops)++;
-        return RMS_OK;
-    }
-    flight *f = NULL;
-    for (int i = 0; i < r->n_flights && !f; i++)
-        if (r->flights[i].used && r->flights[i].batch == hdr[HDR_BATCH]) f = &r->flights[i];
-    if (!f || hdr[HDR_SEQS] != 2 * f->k)
-        return rms_fail(err, RMS_ERR_IO, "rank %d returned scores for unknown batch %lld", status->MPI_SOURCE,
-                        (long long)hdr[HDR_BATCH]);
-    MPI_CHECK(MPI_Irecv(r->scores, (int)(2 * f->k), MPI_FLOAT, status->MPI_SOURCE, TAG_RESULT_SCORES, r->comm, req), "Irecv");
-    rms_status st = wait_one(req, MPI_STATUS_IGNORE, &r->wait_s, err);
-    if (st == RMS_OK) st = wait_all(f->sends, 3, &r->wait_s, err);
-    if (st == RMS_OK) st = rms_score_job_write(&r->job, f->rows, f->k, r->scores, err);
+/* Waits for the next result header from any last stage into x->hdr. */
+static rms_status root_next_header(mpi_executor *x, MPI_Status *status, rms_err *err) {
+    if (!x->hdr_posted)
+        MPI_CHECK(MPI_Irecv(x->hdr, HDR_LEN, MPI_INT64_T, MPI_ANY_SOURCE, TAG_RESULT, x->comm, &x->hdr_req), "Irecv");
+    x->hdr_posted = 1;
+    rms_status st = wait_one(&x->hdr_req, status, &x->wait_s, err);
+    x->hdr_posted = 0;
+    return st;
+}
+
+static rms_status root_collect(void *self, int64_t *batch, const float **scores, rms_err *err) {
+    mpi_executor *x = self;
+    MPI_Status status;
+    rms_status st = root_next_header(x, &status, err);
     if (st != RMS_OK) return st;
-    rms_score_job_progress(&r->job, r->job.done_rows == r->job.todo_rows);
-    r->in_flight[f->replica]--;
+    flight *f = NULL;
+    for (int i = 0; i < x->n_flights && !f; i++)
+        if (x->flights[i].used && x->flights[i].hdr[HDR_BATCH] == x->hdr[HDR_BATCH]) f = &x->flights[i];
+    if (x->hdr[HDR_KIND] != KIND_DATA || !f || x->hdr[HDR_SEQS] != f->hdr[HDR_SEQS])
+        return rms_fail(err, RMS_ERR_IO, "rank %d returned an unexpected message (kind %lld, batch %lld)",
+                        status.MPI_SOURCE, (long long)x->hdr[HDR_KIND], (long long)x->hdr[HDR_BATCH]);
+    const int64_t n_seqs = f->hdr[HDR_SEQS];
+    if (!grow_bytes((void **)&x->scores, &x->scores_cap, (size_t)n_seqs * sizeof *x->scores))
+        return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+    MPI_Request req;
+    MPI_CHECK(MPI_Irecv(x->scores, (int)n_seqs, MPI_FLOAT, status.MPI_SOURCE, TAG_RESULT_SCORES, x->comm, &req), "Irecv");
+    if ((st = wait_one(&req, MPI_STATUS_IGNORE, &x->wait_s, err)) != RMS_OK) return st;
+    if ((st = wait_all(f->sends, 3, &x->wait_s, err)) != RMS_OK) return st;
+    *batch = f->hdr[HDR_BATCH];
+    *scores = x->scores;
+    x->in_flight[f->replica]--;
     f->used = 0;
     return RMS_OK;
 }
 
-static rms_status root_loop(root_ctx *r, volatile sig_atomic_t *stop, rms_err *err) {
-    int64_t next_batch = 0;
-    int total_in_flight = 0, stops = 0, interrupted = 0;
-    int64_t hdr[HDR_LEN];
-    MPI_Request req;
-    MPI_Status status;
-    rms_status st = RMS_OK;
-    MPI_CHECK(MPI_Irecv(hdr, HDR_LEN, MPI_INT64_T, MPI_ANY_SOURCE, TAG_RESULT, r->comm, &req), "Irecv");
-    for (;;) {
-        // keep every replica `depth` batches deep: a replica that finishes gets more work
-        for (int progress = 1; progress && !interrupted;) {
-            progress = 0;
-            for (int rep = 0; rep < r->layout.replicas; rep++) {
-                if (r->in_flight[rep] >= r->depth) continue;
-                int sent;
-                if ((st = root_dispatch(r, &next_batch, rep, &sent, err)) != RMS_OK) return st;
-                total_in_flight += sent;
-                progress |= sent;
-            }
-        }
-        if (*stop && !interrupted) interrupted = 1; // no new batches; finish the ones in flight
-        if (total_in_flight == 0) break;
-        if ((st = wait_one(&req, &status, &r->wait_s, err)) != RMS_OK) return st;
-        int64_t got[HDR_LEN];
-        memcpy(got, hdr, sizeof got);
-        if ((st = root_collect(r, &req, got, &status, &stops, err)) != RMS_OK) return st;
-        if (got[HDR_KIND] == KIND_DATA) total_in_flight--;
-        MPI_CHECK(MPI_Irecv(hdr, HDR_LEN, MPI_INT64_T, MPI_ANY_SOURCE, TAG_RESULT, r->comm, &req), "Irecv");
-    }
-    // end of data: stop every replica and wait until each pipeline has drained
+/* End of data: stops every replica and waits until each pipeline has drained. */
+static rms_status root_finish(void *self, rms_err *err) {
+    mpi_executor *x = self;
     const int64_t stop_hdr[HDR_LEN] = {KIND_STOP, -1, 0, 0};
-    for (int rep = 0; rep < r->layout.replicas; rep++)
-        MPI_CHECK(MPI_Send(stop_hdr, HDR_LEN, MPI_INT64_T, rms_layout_rank(&r->layout, rep, 0), TAG_HEADER, r->comm), "Send");
-    while (stops < r->layout.replicas) {
-        if ((st = wait_one(&req, &status, &r->wait_s, err)) != RMS_OK) return st;
-        if (hdr[HDR_KIND] == KIND_STOP) stops++;
-        if (stops < r->layout.replicas)
-            MPI_CHECK(MPI_Irecv(hdr, HDR_LEN, MPI_INT64_T, MPI_ANY_SOURCE, TAG_RESULT, r->comm, &req), "Irecv");
-    }
-    if (interrupted && r->job.done_rows < r->job.todo_rows)
-        return rms_fail(err, RMS_ERR_IO, "interrupted after %lld of %lld pairs; rerun the same command to resume",
-                        (long long)r->job.done_rows, (long long)r->job.todo_rows);
-    return RMS_OK;
-}
-
-static rms_status root_alloc(root_ctx *r, rms_err *err) {
-    r->depth = r->layout.stages + 1; // enough to keep every stage of a replica busy
-    r->n_flights = r->layout.replicas * r->depth;
-    const int64_t max_rows = rms_score_job_max_batch_rows(&r->job) + 1;
-    r->flights = calloc((size_t)r->n_flights, sizeof *r->flights);
-    r->in_flight = calloc((size_t)r->layout.replicas, sizeof *r->in_flight);
-    r->scores = malloc((size_t)(2 * max_rows) * sizeof *r->scores);
-    if (!r->flights || !r->in_flight || !r->scores) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < r->n_flights; i++) {
-        flight *f = &r->flights[i];
-        rms_ids_init(&f->ids);
-        f->rows = malloc((size_t)max_rows * sizeof *f->rows);
-        f->offsets = malloc((size_t)(2 * max_rows + 1) * sizeof *f->offsets);
-        for (int k = 0; k < 3; k++) f->sends[k] = MPI_REQUEST_NULL;
-        if (!f->rows || !f->offsets) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+    for (int rep = 0; rep < x->layout.replicas; rep++)
+        MPI_CHECK(MPI_Send(stop_hdr, HDR_LEN, MPI_INT64_T, rms_layout_rank(&x->layout, rep, 0), TAG_HEADER, x->comm),
+                  "Send");
+    for (int stops = 0; stops < x->layout.replicas;) {
+        MPI_Status status;
+        rms_status st = root_next_header(x, &status, err);
+        if (st != RMS_OK) return st;
+        if (x->hdr[HDR_KIND] != KIND_STOP)
+            return rms_fail(err, RMS_ERR_IO, "rank %d sent scores after the end of data", status.MPI_SOURCE);
+        stops++;
     }
     return RMS_OK;
 }
 
-static void root_free(root_ctx *r) {
-    for (int i = 0; r->flights && i < r->n_flights; i++) {
-        free(r->flights[i].rows);
-        free(r->flights[i].offsets);
-        rms_ids_free(&r->flights[i].ids);
+static rms_status root_init(mpi_executor *x, MPI_Comm comm, const rms_layout *l, rms_executor *ex, rms_err *err) {
+    memset(x, 0, sizeof *x);
+    x->comm = comm;
+    x->layout = *l;
+    x->depth = l->stages + 1; // enough to keep every stage of a replica busy
+    x->n_flights = l->replicas * x->depth;
+    x->flights = calloc((size_t)x->n_flights, sizeof *x->flights);
+    x->in_flight = calloc((size_t)l->replicas, sizeof *x->in_flight);
+    if (!x->flights || !x->in_flight) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < x->n_flights; i++)
+        for (int k = 0; k < 3; k++) x->flights[i].sends[k] = MPI_REQUEST_NULL;
+    *ex = (rms_executor){.self = x, .depth = x->n_flights, .submit = root_submit, .collect = root_collect,
+                         .finish = root_finish};
+    return RMS_OK;
+}
+
+static void root_free(mpi_executor *x) {
+    for (int i = 0; x->flights && i < x->n_flights; i++) {
+        free(x->flights[i].offsets);
+        free(x->flights[i].ids);
     }
-    free(r->flights);
-    free(r->in_flight);
-    free(r->scores);
+    free(x->flights);
+    free(x->in_flight);
+    free(x->scores);
+    memset(x, 0, sizeof *x);
 }
 
 /* ------------------------------------------------------------------ job */
@@ -438,46 +420,57 @@ static rms_status setup_stage(stage_ctx *c, const rms_score_opts *o, const rms_l
     rms_config cfg;
     rms_status st = rms_config_load(&cfg, o->model, err);
     if (st == RMS_OK)
-        st = rms_layout_stage_layers(cfg.n_layers, l->stages, o->split, o->n_split, c->role.stage, &c->l0, &c->l1, err);
+        st = rms_layout_stage_layers(cfg.n_layers, l->stages, o->layer_split.v, o->layer_split.n, c->role.stage,
+                                     &c->l0, &c->l1, err);
     if (st == RMS_OK) st = rms_model_load(&c->model, o->model, c->l0, c->l1, err);
-    rms_workspace_init(&c->ws, o->compute);
+    rms_workspace_init(&c->ws, (rms_compute)o->compute);
     return st;
 }
 
-rms_status rms_mpi_score(MPI_Comm comm, int argc, char **argv, volatile sig_atomic_t *stop, int *collective,
+rms_status rms_mpi_bcast_score_opts(MPI_Comm comm, rms_status *st, rms_score_opts *o, rms_err *err) {
+    int code = (int)*st;
+    MPI_CHECK(MPI_Bcast(&code, 1, MPI_INT, 0, comm), "Bcast");
+    if (code == RMS_OK) {
+        MPI_CHECK(MPI_Bcast(o, (int)sizeof *o, MPI_BYTE, 0, comm), "Bcast");
+    } else {
+        MPI_CHECK(MPI_Bcast(err->msg, (int)sizeof err->msg, MPI_CHAR, 0, comm), "Bcast");
+        err->msg[sizeof err->msg - 1] = '\0';
+    }
+    *st = (rms_status)code;
+    return RMS_OK;
+}
+
+rms_status rms_mpi_score(MPI_Comm comm, const rms_score_opts *o, volatile sig_atomic_t *stop, int *collective,
                          rms_err *err) {
     *collective = 1;
     int rank, size;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
-    rms_score_opts o;
     rms_layout l;
-    rms_status st = rms_score_opts_parse(argc, argv, &o, err);
-    if (st == RMS_OK) st = rms_layout_make(size, (int)o.stages, &l, err);
-    if (st != RMS_OK) { // every rank parsed the same argv: the root reports
-        rms_score_opts_free(&o);
-        return rank == 0 ? st : RMS_ERR_PEER;
-    }
+    rms_status st = rms_layout_make(size, (int)o->stages, &l, err);
+    if (st != RMS_OK) return rank == 0 ? st : RMS_ERR_PEER; // every rank has the same options: the root reports
     const rms_role role = rms_layout_role(&l, rank);
-    const int64_t threads = worker_threads(comm, &o, !role.is_root);
+    const int64_t threads = worker_threads(comm, o, !role.is_root);
     rms_blas_set_threads((int)threads);
-    root_ctx root;
+    rms_score_job job;
+    mpi_executor root;
+    rms_executor ex;
     stage_ctx stage;
+    memset(&job, 0, sizeof job);
     memset(&root, 0, sizeof root);
     memset(&stage, 0, sizeof stage);
-    root.comm = stage.comm = comm;
-    root.layout = l;
+    stage.comm = comm;
     stage.role = role;
     stage.n_stages = l.stages;
     const double t0 = rms_now_seconds();
     if (role.is_root) {
-        st = rms_score_job_open(&root.job, &o, l.stages, l.replicas, err);
-        if (st == RMS_OK) st = root_alloc(&root, err);
-        if (st == RMS_OK && !o.quiet)
+        st = rms_score_job_open(&job, o, l.stages, l.replicas, err);
+        if (st == RMS_OK) st = root_init(&root, comm, &l, &ex, err);
+        if (st == RMS_OK && !o->quiet)
             fprintf(stderr, "rmscore: score: MPI: %d ranks = root + %d replica(s) x %d stage(s), %lld thread(s) per worker\n",
                     size, l.replicas, l.stages, (long long)threads);
     } else {
-        st = setup_stage(&stage, &o, &l, err);
+        st = setup_stage(&stage, o, &l, err);
     }
     const int failed = agree(comm, rank, st);
     if (failed >= 0) { // the lowest failing rank reports; the others stop quietly
@@ -487,25 +480,25 @@ rms_status rms_mpi_score(MPI_Comm comm, int argc, char **argv, volatile sig_atom
             st = RMS_ERR_PEER;
     } else {
         *collective = 0; // from here on, a failure is this rank's alone
-        st = role.is_root ? root_loop(&root, stop, err) : stage_loop(&stage, err);
-        if (st != RMS_OK)
+        st = role.is_root ? rms_score_run(&job, &ex, stop, err) : stage_loop(&stage, err);
+        if (st != RMS_OK && st != RMS_INTERRUPTED)
             rms_fail_prefix(err, st, "rank %d (%s)", rank, role.is_root ? "root" : "pipeline stage");
     }
-    if (role.is_root) rms_score_job_close(&root.job, &st, err);
-    if (*collective == 0 && (st == RMS_OK || (role.is_root && *stop))) {
+    if (role.is_root) rms_score_job_close(&job, &st, err);
+    // done, or interrupted with every pipeline drained: all ranks are here and can gather the summary
+    if (*collective == 0 && (st == RMS_OK || st == RMS_INTERRUPTED)) {
         rms_memstat mem;
         rms_memstat_read(&mem);
         const double stats[N_STATS] = {role.is_root ? 0.0 : stage.compute_s, role.is_root ? root.wait_s : stage.wait_s,
-                                       (double)stage.batches, (double)stage.tokens, cpu_seconds(), (double)stage.l0,
+                                       (double)stage.batches, (double)stage.tokens, rms_cpu_seconds(), (double)stage.l0,
                                        (double)stage.l1, (double)mem.peak_rss_kb};
-        if (!o.quiet) print_summary(comm, &l, stats, rms_now_seconds() - t0);
-        if (role.is_root && st == RMS_OK && !o.quiet)
-            fprintf(stderr, "rmscore: score: wrote %s in %.1f s\n", o.out, rms_now_seconds() - t0);
-        if (role.is_root && st != RMS_OK) *collective = 1; // interrupted: every rank has stopped cleanly
+        if (!o->quiet) print_summary(comm, &l, stats, rms_now_seconds() - t0);
+        if (role.is_root && st == RMS_OK && !o->quiet)
+            fprintf(stderr, "rmscore: score: wrote %s in %.1f s\n", o->out, rms_now_seconds() - t0);
+        *collective = 1;
     }
     root_free(&root);
     rms_workspace_free(&stage.ws);
     rms_model_free(&stage.model);
-    rms_score_opts_free(&o);
     return st;
 }

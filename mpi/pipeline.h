@@ -15,12 +15,20 @@
 #include <signal.h>
 
 #include "src/base/status.h"
+#include "src/job/score_job.h"
 
-/* Runs this rank's part. On failure: *collective = 1 when every rank already knows the job failed (a
- * start-up check agreed through an allreduce: main may finalize normally; ranks that did not fail get
- * RMS_ERR_PEER), 0 when this rank alone hit the error (main must MPI_Abort). err's message names the
- * rank and its role. */
-rms_status rms_mpi_score(MPI_Comm comm, int argc, char **argv, volatile sig_atomic_t *stop, int *collective,
+/* Rank 0 parsed the options (its status *st, options o, message err); afterwards every rank holds the
+ * same *st, options and message, so all ranks take the same path (none can be left waiting in a
+ * collective). Returns RMS_OK, or RMS_ERR_IO (err filled) if the broadcast itself failed. */
+rms_status rms_mpi_bcast_score_opts(MPI_Comm comm, rms_status *st, rms_score_opts *o, rms_err *err);
+
+/* Runs this rank's part of the job with the (broadcast) options o: the root opens the files and drives
+ * the score job (src/job/score_run.h) through the pipelines; workers run their stage. On failure:
+ * *collective = 1 when every rank already knows the job ended (a start-up check agreed through an
+ * allreduce, or an interrupt after which every pipeline drained: main may finalize normally; ranks that
+ * did not fail get RMS_ERR_PEER), 0 when this rank alone hit the error (main must MPI_Abort). err's
+ * message names the rank and its role. RMS_INTERRUPTED on the root after SIGINT/SIGTERM. */
+rms_status rms_mpi_score(MPI_Comm comm, const rms_score_opts *o, volatile sig_atomic_t *stop, int *collective,
                          rms_err *err);
 
 /* 1 if this process was started by an MPI launcher (mpirun/mpiexec, srun with PMI/PMIx). */

@@ -33,3 +33,13 @@ rms_status rms_fail_prefix(rms_err *err, rms_status status, const char *fmt, ...
     }
     return status;
 }
+
+int rms_status_exit_code(rms_status st) {
+    switch (st) {
+    case RMS_OK:
+    case RMS_HELP: return 0;
+    case RMS_ERR_USAGE: return 2;
+    case RMS_INTERRUPTED: return 3;
+    default: return 1;
+    }
+}

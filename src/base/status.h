@@ -14,15 +14,22 @@
 #include <stdlib.h>
 
 typedef enum rms_status {
-    RMS_OK = 0,
-    RMS_ERR_ARG = 1,      /* bad command-line argument or API misuse a user can cause */
-    RMS_ERR_IO = 2,       /* open/read/write/mmap failed */
-    RMS_ERR_FORMAT = 3,   /* malformed or mismatched file (safetensors, config.json, ...) */
-    RMS_ERR_INPUT = 4,    /* malformed input data (stdin lines, datasets) */
-    RMS_ERR_NOMEM = 5,    /* allocation failed */
-    RMS_ERR_UNSUPPORTED = 6, /* valid but not supported (another architecture, dtype, ...) */
-    RMS_ERR_PEER = 7         /* another MPI rank failed (it reports the cause); this one just stops */
+    RMS_OK = 0,              /* success: the only spelling of it */
+    RMS_ERR_USAGE = 1,       /* bad command line or run config (exit status 2) */
+    RMS_ERR_ARG = 2,         /* a bad value reaching a library call: a range, a row, a layer split */
+    RMS_ERR_IO = 3,          /* open/read/write/mmap or MPI communication failed */
+    RMS_ERR_FORMAT = 4,      /* malformed or mismatched file (safetensors, config.json, ...) */
+    RMS_ERR_INPUT = 5,       /* malformed input data (stdin lines, datasets) */
+    RMS_ERR_NOMEM = 6,       /* allocation failed */
+    RMS_ERR_UNSUPPORTED = 7, /* valid but not supported (another architecture, dtype, ...) */
+    RMS_ERR_PEER = 8,        /* another MPI rank failed (it reports the cause); this one just stops */
+    RMS_INTERRUPTED = 9,     /* stopped on request (SIGINT/SIGTERM) with the work so far saved: rerun to resume */
+    RMS_HELP = 10,           /* --help was given: the caller prints the usage; nothing else to do (exit 0) */
 } rms_status;
+
+/* The process exit status for a command's final status: 0 done (RMS_OK, RMS_HELP), 2 usage
+ * (RMS_ERR_USAGE), 3 interrupted and resumable (RMS_INTERRUPTED), 1 any other error. */
+int rms_status_exit_code(rms_status st);
 
 #define RMS_ERR_MSG_MAX 1024
 

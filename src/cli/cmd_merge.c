@@ -1,24 +1,39 @@
 /* cmd_merge.c — `rmscore merge`: the results files of the shards of one dataset (`score --shard I/N`,
  * e.g. a Slurm job array) combined into one, equal to a single run's. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "io/scores_h5.h"
-#include "src/base/argv.h"
+#include "src/base/options.h"
 #include "src/cli/commands.h"
 
 #define MERGE_WRITE_ROWS 65536
 
-static const char *const usage_merge =
-    "usage: rmscore merge --out scores.h5 shard0.h5 shard1.h5 ...\n"
-    "\n"
-    "Combines results files written by `rmscore score --shard I/N` (or any runs over the same dataset) into a\n"
-    "new file: each row takes the result of the file that has one (scored, skipped or bad); rows pending\n"
-    "everywhere stay pending. Files of another dataset, or two files with different results for a row, are\n"
-    "an error. --out must not exist.\n";
+typedef struct merge_opts {
+    char out[RMS_PATH_MAX];
+    rms_arg_list inputs; // the positional arguments
+} merge_opts;
+
+static const rms_opt MERGE_OPTS[] = {
+    {"--out", RMS_OPT_PATH, "FILE", offsetof(merge_opts, out), .required = 1, .help = "the merged file (must not exist)"},
+    {0}};
+
+const rms_command RMS_CMD_MERGE = {
+    .name = "merge",
+    .synopsis = "usage: rmscore merge --out scores.h5 shard0.h5 shard1.h5 ...",
+    .about = "Combines results files written by `rmscore score --shard I/N` (or any runs over the same dataset) into\n"
+             "a new file: each row takes the result of the file that has one (scored, skipped or bad); rows pending\n"
+             "everywhere stay pending. Files of another dataset, or two files with different results for a row, are\n"
+             "an error.",
+    .opts = MERGE_OPTS,
+    .positional = RMS_POS_LIST,
+    .positional_offset = offsetof(merge_opts, inputs),
+    .positional_name = "input file",
+};
 
 typedef struct merged {
     int64_t n;
@@ -112,32 +127,13 @@ static rms_status write_merged(const merged *m, const char *out, rms_scores_meta
 }
 
 rms_status rms_cmd_merge(int argc, char **argv, rms_err *err) {
-    const char *out = NULL;
-    const char **inputs = calloc((size_t)argc, sizeof *inputs);
-    int n_in = 0;
-    if (!inputs) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
-    rms_cli c;
-    rms_cli_init(&c, argc, argv, 2);
-    rms_status st = RMS_OK;
-    while (st == RMS_OK && rms_cli_more(&c)) {
-        int r;
-        if (rms_cli_flag(&c, "--help") || rms_cli_flag(&c, "-h")) {
-            fputs(usage_merge, stdout);
-            exit(0);
-        }
-        if ((r = rms_cli_option(&c, "--out", err)) != 0) {
-            if (r < 0) st = RMS_ERR_ARG;
-            else out = c.value;
-            continue;
-        }
-        const char *arg = rms_cli_current(&c);
-        if (arg[0] == '-') st = rms_fail(err, RMS_ERR_ARG, "merge: unknown option '%s' (see --help)", arg);
-        inputs[n_in++] = arg;
-        c.i++;
-    }
+    merge_opts mo;
+    rms_status st = rms_options_parse(&RMS_CMD_MERGE, argc, argv, 2, &mo, err);
+    const char *out = mo.out;
+    const char **inputs = mo.inputs.v;
+    const int n_in = mo.inputs.n;
     struct stat sb;
-    if (st == RMS_OK && (!out || n_in == 0)) st = rms_fail(err, RMS_ERR_ARG, "merge: --out FILE and at least one input are required");
-    if (st == RMS_OK && stat(out, &sb) == 0) st = rms_fail(err, RMS_ERR_ARG, "merge: %s exists; choose a new --out", out);
+    if (st == RMS_OK && stat(out, &sb) == 0) st = rms_fail(err, RMS_ERR_USAGE, "merge: %s exists; choose a new --out", out);
     merged m;
     memset(&m, 0, sizeof m);
     rms_scores_meta first;
@@ -168,6 +164,6 @@ rms_status rms_cmd_merge(int argc, char **argv, rms_err *err) {
     free(m.rejected);
     free(m.status);
     free(m.from);
-    free(inputs);
+    rms_options_free(&RMS_CMD_MERGE, &mo);
     return st;
 }

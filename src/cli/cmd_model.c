@@ -4,11 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <stddef.h>
 
 #include "io/ids_input.h"
 #include "src/engine/blas.h"
-#include "src/base/argv.h"
+#include "src/base/clock.h"
+#include "src/base/options.h"
 #include "src/cli/commands.h"
 #include "src/base/dtype.h"
 #include "src/engine/forward.h"
@@ -16,47 +17,77 @@
 #include "src/engine/model.h"
 #include "src/engine/testmodel.h"
 
-#define DEFAULT_MICROBATCH_TOKENS 4096
+typedef struct make_test_model_opts {
+    char out[RMS_PATH_MAX], tokenizer[RMS_PATH_MAX];
+    int64_t hidden, intermediate, layers, heads, kv_heads, head_dim, vocab, shards, seed;
+    int dtype; // index in "bf16|f16|f32"
+    int no_rope_scaling, quiet;
+} make_test_model_opts;
 
-static const char *const usage_make_test_model =
-    "usage: rmscore make-test-model --out DIR [options]\n"
-    "\n"
-    "Writes a random-weight LlamaForSequenceClassification checkpoint in the exact Hugging Face layout\n"
-    "of allenai/Llama-3.1-Tulu-3-8B-RM (config.json, safetensors shards + index). Memory use stays a few\n"
-    "MiB whatever the size, so the full 8B shape can be generated on a small machine.\n"
-    "\n"
-    "  --out DIR            output directory (created if needed)\n"
-    "  --hidden N           hidden size (default 64)\n"
-    "  --intermediate N     MLP size (default 128)\n"
-    "  --layers N           decoder layers (default 2)\n"
-    "  --heads N            attention heads (default 4)\n"
-    "  --kv-heads N         key/value heads (default 2; = heads: MHA, 1: MQA)\n"
-    "  --head-dim N         head dimension (default hidden / heads)\n"
-    "  --vocab N            vocabulary size (default 128264, as Tulu 3)\n"
-    "  --shards N           1: model.safetensors; N > 1: model-0000i-of-0000N.safetensors + index (default 1)\n"
-    "  --seed N             random seed (default 1)\n"
-    "  --dtype T            bf16 | f16 | f32 (default bf16)\n"
-    "  --no-rope-scaling    write rope_scaling null instead of Llama 3.1's llama3 scaling\n"
-    "  --tokenizer DIR      copy tokenizer.json, tokenizer_config.json (+ special_tokens_map.json) from DIR\n"
-    "  --quiet              no progress on stderr\n"
-    "\n"
-    "The 8B shape: --hidden 4096 --intermediate 14336 --layers 32 --heads 32 --kv-heads 8 --shards 4\n";
+#define M(field) offsetof(make_test_model_opts, field)
+static const rms_opt MAKE_TEST_MODEL_OPTS[] = {
+    {"--out", RMS_OPT_PATH, "DIR", M(out), .required = 1, .help = "output directory (created if needed)"},
+    {"--hidden", RMS_OPT_INT, "N", M(hidden), .lo = 2, .hi = 1 << 20, .value = "64", .help = "hidden size"},
+    {"--intermediate", RMS_OPT_INT, "N", M(intermediate), .lo = 1, .hi = 1 << 22, .value = "128", .help = "MLP size"},
+    {"--layers", RMS_OPT_INT, "N", M(layers), .lo = 1, .hi = 4096, .value = "2", .help = "decoder layers"},
+    {"--heads", RMS_OPT_INT, "N", M(heads), .lo = 1, .hi = 4096, .value = "4", .help = "attention heads"},
+    {"--kv-heads", RMS_OPT_INT, "N", M(kv_heads), .lo = 1, .hi = 4096, .value = "2",
+     .help = "key/value heads (= heads: MHA, 1: MQA)"},
+    {"--head-dim", RMS_OPT_INT, "N", M(head_dim), .lo = 2, .hi = 1 << 16, .shown = "hidden / heads",
+     .help = "head dimension"},
+    {"--vocab", RMS_OPT_INT, "N", M(vocab), .lo = 1, .hi = INT32_MAX, .value = "128264",
+     .help = "vocabulary size (Tulu 3's by default)"},
+    {"--shards", RMS_OPT_INT, "N", M(shards), .lo = 1, .hi = 99999, .value = "1",
+     .help = "1: model.safetensors; N > 1: model-0000i-of-0000N.safetensors + index"},
+    {"--seed", RMS_OPT_INT, "N", M(seed), .lo = 0, .hi = INT64_MAX, .value = "1", .help = "random seed"},
+    {"--dtype", RMS_OPT_CHOICE, "bf16|f16|f32", M(dtype), .value = "bf16", .help = "stored dtype"},
+    {"--no-rope-scaling", RMS_OPT_FLAG, NULL, M(no_rope_scaling),
+     .help = "write rope_scaling null instead of Llama 3.1's llama3 scaling"},
+    {"--tokenizer", RMS_OPT_PATH, "DIR", M(tokenizer),
+     .help = "copy tokenizer.json, tokenizer_config.json (+ special_tokens_map.json)\nfrom DIR"},
+    {"--quiet", RMS_OPT_FLAG, NULL, M(quiet), .help = "no progress on stderr"},
+    {0}};
 
-static const char *const usage_score_ids =
-    "usage: rmscore score-ids --model DIR [options] < ids.jsonl > scores.txt\n"
-    "\n"
-    "Reads one JSON array of token ids per line on stdin and prints one score per line (%.9g) on\n"
-    "stdout, in input order. Lines are packed (no padding) into micro-batches of at most\n"
-    "--microbatch-tokens tokens; a longer sequence is scored alone. A bad line stops the run with an\n"
-    "error naming the line, after the scores of all earlier lines are printed.\n"
-    "\n"
-    "  --model DIR              Hugging Face checkpoint directory (config.json + safetensors)\n"
-    "  --threads N              compute threads (default: the CPUs this process may use)\n"
-    "  --compute fp32|bf16      fp32 (default): fp32 activations, weights converted from their stored\n"
-    "                           dtype; bf16: matmul inputs rounded to bf16 as a bf16 model would see them\n"
-    "  --microbatch-tokens N    token budget of one packed micro-batch (default 4096)\n"
-    "  --quiet                  no summary on stderr\n";
+const rms_command RMS_CMD_MAKE_TEST_MODEL = {
+    .name = "make-test-model",
+    .synopsis = "usage: rmscore make-test-model --out DIR [options]",
+    .about = "Writes a random-weight LlamaForSequenceClassification checkpoint in the exact Hugging Face layout\n"
+             "of allenai/Llama-3.1-Tulu-3-8B-RM (config.json, safetensors shards + index). Memory use stays a few\n"
+             "MiB whatever the size, so the full 8B shape can be generated on a small machine.",
+    .opts = MAKE_TEST_MODEL_OPTS,
+    .epilog = "The 8B shape: --hidden 4096 --intermediate 14336 --layers 32 --heads 32 --kv-heads 8 --shards 4",
+};
 
+typedef struct score_ids_opts {
+    char model[RMS_PATH_MAX];
+    int64_t threads, microbatch_tokens;
+    int compute; // rms_compute
+    int quiet;
+} score_ids_opts;
+
+#define S(field) offsetof(score_ids_opts, field)
+static const rms_opt SCORE_IDS_OPTS[] = {
+    {"--model", RMS_OPT_PATH, "DIR", S(model), .required = 1,
+     .help = "Hugging Face checkpoint directory (config.json + safetensors)"},
+    {"--threads", RMS_OPT_INT, "N", S(threads), .lo = 1, .hi = 1024, .shown = "the CPUs this process may use",
+     .help = "compute threads"},
+    {"--compute", RMS_OPT_CHOICE, "fp32|bf16", S(compute), .value = "fp32",
+     .help = "fp32: fp32 activations, weights converted from their stored dtype;\n"
+             "bf16: matmul inputs rounded to bf16 as a bf16 model would see them"},
+    {"--microbatch-tokens", RMS_OPT_INT, "N", S(microbatch_tokens), .lo = 1, .hi = INT32_MAX, .value = "4096",
+     .help = "token budget of one packed micro-batch"},
+    {"--quiet", RMS_OPT_FLAG, NULL, S(quiet), .help = "no summary on stderr"},
+    {0}};
+
+const rms_command RMS_CMD_SCORE_IDS = {
+    .name = "score-ids",
+    .synopsis = "usage: rmscore score-ids --model DIR [options] < ids.jsonl > scores.txt",
+    .about = "Reads one JSON array of token ids per line on stdin and prints one score per line (%.9g) on\n"
+             "stdout, in input order. Lines are packed (no padding) into micro-batches of at most\n"
+             "--microbatch-tokens tokens; a longer sequence is scored alone. A bad line stops the run with an\n"
+             "error naming the line, after the scores of all earlier lines are printed.",
+    .opts = SCORE_IDS_OPTS,
+};
 
 static void describe_blas(char *buf, size_t len) {
     const char *was = rms_blas_restarted_from();
@@ -66,123 +97,46 @@ static void describe_blas(char *buf, size_t len) {
         snprintf(buf, len, "OpenBLAS %s", rms_blas_corename());
 }
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* ------------------------------------------------------------------ make-test-model */
 
 rms_status rms_cmd_make_test_model(int argc, char **argv, rms_err *err) {
+    make_test_model_opts mo;
+    rms_status st = rms_options_parse(&RMS_CMD_MAKE_TEST_MODEL, argc, argv, 2, &mo, err);
+    if (st != RMS_OK) return st;
+    static const rms_dtype DTYPES[] = {RMS_DTYPE_BF16, RMS_DTYPE_F16, RMS_DTYPE_F32}; // the --dtype choices
     rms_testmodel_opts o;
     rms_testmodel_defaults(&o);
-    o.progress = 1;
-    const char *out = NULL;
-    int64_t head_dim = 0;
-    rms_cli c;
-    rms_cli_init(&c, argc, argv, 2);
-    while (rms_cli_more(&c)) {
-        int r;
-        rms_status st = RMS_OK;
-#define INT_OPT(flag, lo, hi, dst)                                                     \
-    if ((r = rms_cli_option(&c, flag, err)) != 0) {                                    \
-        if (r < 0) return RMS_ERR_ARG;                                                 \
-        int64_t v_;                                                                    \
-        if ((st = rms_cli_parse_int(flag, c.value, lo, hi, &v_, err)) != RMS_OK) return st; \
-        dst = v_;                                                                      \
-        continue;                                                                      \
-    }
-        if (rms_cli_flag(&c, "--help") || rms_cli_flag(&c, "-h")) {
-            fputs(usage_make_test_model, stdout);
-            exit(0);
-        }
-        if (rms_cli_flag(&c, "--quiet")) { o.progress = 0; continue; }
-        if (rms_cli_flag(&c, "--no-rope-scaling")) { o.config.rope_scaling = RMS_ROPE_SCALING_NONE; continue; }
-        if ((r = rms_cli_option(&c, "--out", err)) != 0) { if (r < 0) return RMS_ERR_ARG; out = c.value; continue; }
-        if ((r = rms_cli_option(&c, "--tokenizer", err)) != 0) { if (r < 0) return RMS_ERR_ARG; o.tokenizer_dir = c.value; continue; }
-        if ((r = rms_cli_option(&c, "--dtype", err)) != 0) {
-            if (r < 0) return RMS_ERR_ARG;
-            if (rms_dtype_parse(c.value, &o.dtype) != 0)
-                return rms_fail(err, RMS_ERR_ARG, "--dtype: '%s' is not one of bf16, f16, f32", c.value);
-            continue;
-        }
-        INT_OPT("--hidden", 2, 1 << 20, o.config.hidden_size)
-        INT_OPT("--intermediate", 1, 1 << 22, o.config.intermediate_size)
-        INT_OPT("--layers", 1, 4096, o.config.n_layers)
-        INT_OPT("--heads", 1, 4096, o.config.n_heads)
-        INT_OPT("--kv-heads", 1, 4096, o.config.n_kv_heads)
-        INT_OPT("--head-dim", 2, 1 << 16, head_dim)
-        INT_OPT("--vocab", 1, INT32_MAX, o.config.vocab_size)
-        INT_OPT("--shards", 1, 99999, o.n_shards)
-        INT_OPT("--seed", 0, INT64_MAX, o.seed)
-#undef INT_OPT
-        return rms_fail(err, RMS_ERR_ARG, "make-test-model: unknown option '%s' (see --help)", rms_cli_current(&c));
-    }
-    if (!out) return rms_fail(err, RMS_ERR_ARG, "make-test-model: --out DIR is required");
-    if (head_dim > 0) {
-        o.config.head_dim = head_dim;
+    o.progress = !mo.quiet;
+    o.tokenizer_dir = mo.tokenizer[0] ? mo.tokenizer : NULL;
+    o.dtype = DTYPES[mo.dtype];
+    o.n_shards = mo.shards;
+    o.seed = (uint64_t)mo.seed;
+    if (mo.no_rope_scaling) o.config.rope_scaling = RMS_ROPE_SCALING_NONE;
+    o.config.hidden_size = mo.hidden;
+    o.config.intermediate_size = mo.intermediate;
+    o.config.n_layers = mo.layers;
+    o.config.n_heads = mo.heads;
+    o.config.n_kv_heads = mo.kv_heads;
+    o.config.vocab_size = mo.vocab;
+    if (mo.head_dim > 0) {
+        o.config.head_dim = mo.head_dim;
     } else {
-        if (o.config.hidden_size % o.config.n_heads != 0)
-            return rms_fail(err, RMS_ERR_ARG, "--hidden %lld is not a multiple of --heads %lld (or give --head-dim)",
-                            (long long)o.config.hidden_size, (long long)o.config.n_heads);
-        o.config.head_dim = o.config.hidden_size / o.config.n_heads;
+        if (mo.hidden % mo.heads != 0)
+            return rms_fail(err, RMS_ERR_USAGE, "--hidden %lld is not a multiple of --heads %lld (or give --head-dim)",
+                            (long long)mo.hidden, (long long)mo.heads);
+        o.config.head_dim = mo.hidden / mo.heads;
     }
-    if (o.config.n_kv_heads > o.config.n_heads)
-        return rms_fail(err, RMS_ERR_ARG, "--kv-heads %lld is more than --heads %lld", (long long)o.config.n_kv_heads,
-                        (long long)o.config.n_heads);
-    const double t0 = now_seconds();
-    rms_status st = rms_testmodel_write(out, &o, err);
-    if (st == RMS_OK && o.progress) fprintf(stderr, "rmscore: make-test-model: wrote %s in %.1f s\n", out, now_seconds() - t0);
+    if (mo.kv_heads > mo.heads)
+        return rms_fail(err, RMS_ERR_USAGE, "--kv-heads %lld is more than --heads %lld", (long long)mo.kv_heads,
+                        (long long)mo.heads);
+    const char *out = mo.out;
+    const double t0 = rms_now_seconds();
+    st = rms_testmodel_write(out, &o, err);
+    if (st == RMS_OK && o.progress) fprintf(stderr, "rmscore: make-test-model: wrote %s in %.1f s\n", out, rms_now_seconds() - t0);
     return st;
 }
 
 /* ------------------------------------------------------------------ score-ids */
-
-typedef struct score_ids_opts {
-    const char *model;
-    int64_t threads;
-    rms_compute compute;
-    int64_t microbatch_tokens;
-    int quiet;
-} score_ids_opts;
-
-static rms_status parse_score_ids(int argc, char **argv, score_ids_opts *o, rms_err *err) {
-    memset(o, 0, sizeof *o);
-    o->threads = rms_available_cpus();
-    o->microbatch_tokens = DEFAULT_MICROBATCH_TOKENS;
-    rms_cli c;
-    rms_cli_init(&c, argc, argv, 2);
-    while (rms_cli_more(&c)) {
-        int r;
-        rms_status st;
-        if (rms_cli_flag(&c, "--help") || rms_cli_flag(&c, "-h")) {
-            fputs(usage_score_ids, stdout);
-            exit(0);
-        }
-        if (rms_cli_flag(&c, "--quiet")) { o->quiet = 1; continue; }
-        if ((r = rms_cli_option(&c, "--model", err)) != 0) { if (r < 0) return RMS_ERR_ARG; o->model = c.value; continue; }
-        if ((r = rms_cli_option(&c, "--threads", err)) != 0) {
-            if (r < 0) return RMS_ERR_ARG;
-            if ((st = rms_cli_parse_int("--threads", c.value, 1, 1024, &o->threads, err)) != RMS_OK) return st;
-            continue;
-        }
-        if ((r = rms_cli_option(&c, "--microbatch-tokens", err)) != 0) {
-            if (r < 0) return RMS_ERR_ARG;
-            if ((st = rms_cli_parse_int("--microbatch-tokens", c.value, 1, INT32_MAX, &o->microbatch_tokens, err)))
-                return st;
-            continue;
-        }
-        if ((r = rms_cli_option(&c, "--compute", err)) != 0) {
-            if (r < 0) return RMS_ERR_ARG;
-            if ((st = rms_compute_parse(c.value, &o->compute, err)) != RMS_OK) return st;
-            continue;
-        }
-        return rms_fail(err, RMS_ERR_ARG, "score-ids: unknown option '%s' (see --help)", rms_cli_current(&c));
-    }
-    if (!o->model) return rms_fail(err, RMS_ERR_ARG, "score-ids: --model DIR is required");
-    return RMS_OK;
-}
 
 /* A packed batch being filled from stdin lines. */
 typedef struct pending {
@@ -267,10 +221,11 @@ static rms_status score_stream(const rms_model *m, rms_workspace *ws, const scor
 
 rms_status rms_cmd_score_ids(int argc, char **argv, rms_err *err) {
     score_ids_opts o;
-    rms_status st = parse_score_ids(argc, argv, &o, err);
+    rms_status st = rms_options_parse(&RMS_CMD_SCORE_IDS, argc, argv, 2, &o, err);
     if (st != RMS_OK) return st;
+    if (o.threads == 0) o.threads = rms_available_cpus();
     rms_blas_set_threads((int)o.threads);
-    const double t0 = now_seconds();
+    const double t0 = rms_now_seconds();
     rms_model m;
     if ((st = rms_model_load(&m, o.model, 0, -1, err)) != RMS_OK) return st;
     char blas[128];
@@ -281,11 +236,11 @@ rms_status rms_cmd_score_ids(int argc, char **argv, rms_err *err) {
                 rms_dtype_name(m.layers[0].q_proj.dtype), (long long)o.threads, blas,
                 o.compute == RMS_COMPUTE_BF16 ? "bf16" : "fp32");
     rms_workspace ws;
-    rms_workspace_init(&ws, o.compute);
+    rms_workspace_init(&ws, (rms_compute)o.compute);
     int64_t n_lines = 0, n_tokens = 0;
-    const double t1 = now_seconds();
+    const double t1 = rms_now_seconds();
     st = score_stream(&m, &ws, &o, &n_lines, &n_tokens, err);
-    const double t2 = now_seconds();
+    const double t2 = rms_now_seconds();
     if (st == RMS_OK && !o.quiet) {
         rms_memstat mem;
         rms_memstat_read(&mem);

@@ -4,63 +4,50 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <stddef.h>
 
 #include "io/conversation.h"
 #include "io/json_string.h"
 #include "io/pairs_h5.h"
 #include "io/sha256.h"
 #include "src/text/chat_template.h"
-#include "src/base/argv.h"
+#include "src/base/clock.h"
+#include "src/base/options.h"
 #include "src/cli/commands.h"
 #include "src/text/tokenizer.h"
 
 #define PROGRESS_SECONDS 5.0
 #define MAX_REASONS 8
 
-static const char *const usage_prepare =
-    "usage: rmscore prepare --tokenizer DIR --in pairs.jsonl --out pairs.h5 [--template auto|tulu|llama3]\n"
-    "\n"
-    "Turns preference pairs (JSONL: {\"id\", \"source\", \"prompt\", \"chosen\": [messages], \"rejected\": [messages]}\n"
-    "per line, as the Hugging Face datasets export of allenai/llama-3.1-tulu-3-8b-preference-mixture) into the\n"
-    "HDF5 dataset `score` reads: both conversations rendered with the chat template and tokenized exactly as\n"
-    "transformers' apply_chat_template, plus lengths, shared prefix, ids, sources and the original text.\n"
-    "Streams: memory does not grow with the file. Bad rows (invalid JSON or UTF-8, missing or malformed\n"
-    "chosen/rejected) are kept with status 3 (bad input) and a reason, counted in the summary.\n"
-    "\n"
-    "  --tokenizer DIR    tokenizer.json + tokenizer_config.json (a model directory works)\n"
-    "  --in FILE          preference JSONL ('-' for stdin)\n"
-    "  --out FILE         HDF5 file to write (replaced)\n"
-    "  --template NAME    chat template: auto (default, from tokenizer_config.json), tulu, llama3\n"
-    "  --quiet            no progress on stderr\n";
-
 typedef struct prepare_opts {
-    const char *tokenizer, *in, *out, *template_name;
+    char tokenizer[RMS_PATH_MAX], in[RMS_PATH_MAX], out[RMS_PATH_MAX];
+    int template_kind; // index in RMS_TEMPLATE_CHOICES
     int quiet;
 } prepare_opts;
 
-static rms_status parse_opts(int argc, char **argv, prepare_opts *o, rms_err *err) {
-    memset(o, 0, sizeof *o);
-    o->template_name = "auto";
-    rms_cli c;
-    rms_cli_init(&c, argc, argv, 2);
-    while (rms_cli_more(&c)) {
-        int r;
-        if (rms_cli_flag(&c, "--help") || rms_cli_flag(&c, "-h")) {
-            fputs(usage_prepare, stdout);
-            exit(0);
-        }
-        if (rms_cli_flag(&c, "--quiet")) { o->quiet = 1; continue; }
-        if ((r = rms_cli_option(&c, "--tokenizer", err)) != 0) { if (r < 0) return RMS_ERR_ARG; o->tokenizer = c.value; continue; }
-        if ((r = rms_cli_option(&c, "--in", err)) != 0) { if (r < 0) return RMS_ERR_ARG; o->in = c.value; continue; }
-        if ((r = rms_cli_option(&c, "--out", err)) != 0) { if (r < 0) return RMS_ERR_ARG; o->out = c.value; continue; }
-        if ((r = rms_cli_option(&c, "--template", err)) != 0) { if (r < 0) return RMS_ERR_ARG; o->template_name = c.value; continue; }
-        return rms_fail(err, RMS_ERR_ARG, "prepare: unknown option '%s' (see --help)", rms_cli_current(&c));
-    }
-    if (!o->tokenizer || !o->in || !o->out)
-        return rms_fail(err, RMS_ERR_ARG, "prepare: --tokenizer, --in and --out are required (see --help)");
-    return RMS_OK;
-}
+#define P(field) offsetof(prepare_opts, field)
+static const rms_opt PREPARE_OPTS[] = {
+    {"--tokenizer", RMS_OPT_PATH, "DIR", P(tokenizer), .required = 1,
+     .help = "tokenizer.json + tokenizer_config.json (a model directory works)"},
+    {"--in", RMS_OPT_PATH, "FILE", P(in), .required = 1, .help = "preference JSONL ('-' for stdin)"},
+    {"--out", RMS_OPT_PATH, "FILE", P(out), .required = 1, .help = "HDF5 file to write (replaced)"},
+    {"--template", RMS_OPT_CHOICE, "auto|tulu|llama3", P(template_kind), .value = "auto",
+     .help = "chat template (auto: from tokenizer_config.json)"},
+    {"--quiet", RMS_OPT_FLAG, NULL, P(quiet), .help = "no progress on stderr"},
+    {0}};
+
+const rms_command RMS_CMD_PREPARE = {
+    .name = "prepare",
+    .synopsis = "usage: rmscore prepare --tokenizer DIR --in pairs.jsonl --out pairs.h5 [--template auto|tulu|llama3]",
+    .about = "Turns preference pairs (JSONL: {\"id\", \"source\", \"prompt\", \"chosen\": [messages], \"rejected\":\n"
+             "[messages]} per line, as the Hugging Face datasets export of allenai/llama-3.1-tulu-3-8b-preference-\n"
+             "mixture) into the HDF5 dataset `score` reads: both conversations rendered with the chat template and\n"
+             "tokenized exactly as transformers' apply_chat_template, plus lengths, shared prefix, ids, sources and\n"
+             "the original text. Streams: memory does not grow with the file. Bad rows (invalid JSON or UTF-8,\n"
+             "missing or malformed chosen/rejected) are kept with status 3 (bad input) and a reason, counted in the\n"
+             "summary.",
+    .opts = PREPARE_OPTS,
+};
 
 /* Everything one row needs, reused across rows. */
 typedef struct row_work {
@@ -148,19 +135,13 @@ static void count_reason(reasons *r, const char *msg) {
     }
 }
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static rms_status prepare_stream(row_work *w, FILE *in, rms_pairs_writer *pw, const prepare_opts *o, rms_err *err) {
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     int64_t n = 0, n_bad = 0, bytes = 0;
     reasons why = {0};
-    const double t0 = now_seconds();
+    const double t0 = rms_now_seconds();
     double last = t0;
     rms_status st = RMS_OK;
     while (st == RMS_OK && (len = getline(&line, &cap, in)) >= 0) {
@@ -187,7 +168,7 @@ static rms_status prepare_stream(row_work *w, FILE *in, rms_pairs_writer *pw, co
         w->chosen_json = w->rejected_json = NULL;
         n++;
         bytes += len;
-        const double now = now_seconds();
+        const double now = rms_now_seconds();
         if (!o->quiet && now - last >= PROGRESS_SECONDS) {
             fprintf(stderr, "rmscore: prepare: %lld rows (%lld bad), %.1f MB/s\n", (long long)n, (long long)n_bad,
                     (double)bytes / 1e6 / (now - t0));
@@ -198,7 +179,7 @@ static rms_status prepare_stream(row_work *w, FILE *in, rms_pairs_writer *pw, co
     if (st == RMS_OK && ferror(in)) st = rms_fail(err, RMS_ERR_IO, "%s: read error", o->in);
     if (st == RMS_OK && !o->quiet) {
         fprintf(stderr, "rmscore: prepare: %lld rows -> %s: %lld ok, %lld bad input (%.1f s)\n", (long long)n, o->out,
-                (long long)(n - n_bad), (long long)n_bad, now_seconds() - t0);
+                (long long)(n - n_bad), (long long)n_bad, rms_now_seconds() - t0);
         for (int i = 0; i < why.n; i++)
             fprintf(stderr, "rmscore: prepare:   %lld x %s\n", (long long)why.count[i], why.text[i]);
     }
@@ -207,15 +188,15 @@ static rms_status prepare_stream(row_work *w, FILE *in, rms_pairs_writer *pw, co
 
 rms_status rms_cmd_prepare(int argc, char **argv, rms_err *err) {
     prepare_opts o;
-    rms_status st = parse_opts(argc, argv, &o, err);
+    rms_status st = rms_options_parse(&RMS_CMD_PREPARE, argc, argv, 2, &o, err);
     if (st != RMS_OK) return st;
     row_work w;
     memset(&w, 0, sizeof w);
     rms_pairs_meta meta;
     memset(&meta, 0, sizeof meta);
-    char path[4096];
+    char path[RMS_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/tokenizer.json", o.tokenizer);
-    if ((st = rms_chat_template_load(&w.tpl, o.tokenizer, o.template_name, err)) != RMS_OK) return st;
+    if ((st = rms_chat_template_load(&w.tpl, o.tokenizer, RMS_TEMPLATE_CHOICES[o.template_kind], err)) != RMS_OK) return st;
     if ((st = rms_sha256_file(path, meta.tokenizer_sha256, err)) != RMS_OK) return st;
     if ((st = rms_tokenizer_load(&w.tok, o.tokenizer, err)) != RMS_OK) return st;
     snprintf(meta.template_name, sizeof meta.template_name, "%s", rms_template_name(w.tpl.kind));

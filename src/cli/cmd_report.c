@@ -3,70 +3,65 @@
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "io/pairs_h5.h"
 #include "io/scores_h5.h"
-#include "src/base/argv.h"
+#include "src/base/options.h"
 #include "src/cli/commands.h"
 #include "src/base/hashmap.h"
 #include "src/job/report.h"
 
 #define EXPORT_CHUNK_ROWS 65536
 
-static const char *const usage_report =
-    "usage: rmscore report scores.h5 [--data pairs.h5] [--json]\n"
-    "\n"
-    "Accuracy of a scored dataset (chosen > rejected strictly; ties count as wrong and are reported apart),\n"
-    "overall and per source, with margin (chosen - rejected) mean and median and the counts of skipped,\n"
-    "bad and pending rows. Per-source figures need the dataset: --data, or the file `score` recorded.\n"
-    "\n"
-    "  --data FILE   the dataset the scores belong to (default: the pairs_file attribute of scores.h5)\n"
-    "  --json        one JSON object on stdout: accuracy, n_rows, n_scored, n_correct, n_ties, n_skipped,\n"
-    "                n_bad, n_pending, margin_mean, margin_median, per_source {source: same keys}\n";
-
-static const char *const usage_export =
-    "usage: rmscore export scores.h5 [--data pairs.h5] --format jsonl|csv\n"
-    "\n"
-    "Prints one line per pair: id, source, chosen, rejected, margin (chosen - rejected), status\n"
-    "(scored, skipped, bad, pending). Scores are %.9g; unscored ones are null (JSONL) or empty (CSV).\n"
-    "\n"
-    "  --data FILE          the dataset (default: the pairs_file attribute of scores.h5); ids and sources\n"
-    "  --format jsonl|csv   output format\n";
-
 typedef struct report_opts {
-    const char *scores, *data, *format;
-    int json;
+    char scores[RMS_PATH_MAX], data[RMS_PATH_MAX]; // scores: the positional argument
+    int json;   // report
+    int format; // export: index in "jsonl|csv"
 } report_opts;
 
-static rms_status parse_opts(int argc, char **argv, const char *usage, int is_export, report_opts *o, rms_err *err) {
-    memset(o, 0, sizeof *o);
-    rms_cli c;
-    rms_cli_init(&c, argc, argv, 2);
-    while (rms_cli_more(&c)) {
-        int r;
-        if (rms_cli_flag(&c, "--help") || rms_cli_flag(&c, "-h")) {
-            fputs(usage, stdout);
-            exit(0);
-        }
-        if (!is_export && rms_cli_flag(&c, "--json")) { o->json = 1; continue; }
-        if ((r = rms_cli_option(&c, "--data", err)) != 0) { if (r < 0) return RMS_ERR_ARG; o->data = c.value; continue; }
-        if (is_export && (r = rms_cli_option(&c, "--format", err)) != 0) { if (r < 0) return RMS_ERR_ARG; o->format = c.value; continue; }
-        const char *arg = rms_cli_current(&c);
-        if (arg[0] != '-' && !o->scores) {
-            o->scores = arg;
-            c.i++;
-            continue;
-        }
-        return rms_fail(err, RMS_ERR_ARG, "%s: unexpected argument '%s' (see --help)", argv[1], arg);
-    }
-    if (!o->scores) return rms_fail(err, RMS_ERR_ARG, "%s: the scores file is required (see --help)", argv[1]);
-    if (is_export && (!o->format || (strcmp(o->format, "jsonl") != 0 && strcmp(o->format, "csv") != 0)))
-        return rms_fail(err, RMS_ERR_ARG, "export: --format jsonl|csv is required");
-    return RMS_OK;
-}
+enum { FORMAT_JSONL = 0, FORMAT_CSV = 1 };
+
+#define R(field) offsetof(report_opts, field)
+static const rms_opt REPORT_OPTS[] = {
+    {"--data", RMS_OPT_PATH, "FILE", R(data), .shown = "the pairs_file attribute of scores.h5",
+     .help = "the dataset the scores belong to"},
+    {"--json", RMS_OPT_FLAG, NULL, R(json),
+     .help = "one JSON object on stdout: accuracy, n_rows, n_scored, n_correct, n_ties,\n"
+             "n_skipped, n_bad, n_pending, margin_mean, margin_median, per_source\n{source: same keys}"},
+    {0}};
+
+const rms_command RMS_CMD_REPORT = {
+    .name = "report",
+    .synopsis = "usage: rmscore report scores.h5 [--data pairs.h5] [--json]",
+    .about = "Accuracy of a scored dataset (chosen > rejected strictly; ties count as wrong and are reported apart),\n"
+             "overall and per source, with margin (chosen - rejected) mean and median and the counts of skipped,\n"
+             "bad and pending rows. Per-source figures need the dataset: --data, or the file `score` recorded.",
+    .opts = REPORT_OPTS,
+    .positional = RMS_POS_ONE,
+    .positional_offset = R(scores),
+    .positional_name = "the scores file",
+};
+
+static const rms_opt EXPORT_OPTS[] = {
+    {"--data", RMS_OPT_PATH, "FILE", R(data), .shown = "the pairs_file attribute of scores.h5",
+     .help = "the dataset (ids and sources)"},
+    {"--format", RMS_OPT_CHOICE, "jsonl|csv", R(format), .required = 1, .help = "output format"},
+    {0}};
+
+const rms_command RMS_CMD_EXPORT = {
+    .name = "export",
+    .synopsis = "usage: rmscore export scores.h5 [--data pairs.h5] --format jsonl|csv",
+    .about = "Prints one line per pair: id, source, chosen, rejected, margin (chosen - rejected), status\n"
+             "(scored, skipped, bad, pending). Scores are %.9g; unscored ones are null (JSONL) or empty (CSV).",
+    .opts = EXPORT_OPTS,
+    .positional = RMS_POS_ONE,
+    .positional_offset = R(scores),
+    .positional_name = "the scores file",
+};
 
 /* The scores' columns and, when the dataset can be opened, a reader for its strings. */
 typedef struct results {
@@ -92,13 +87,13 @@ static rms_status open_results(const report_opts *o, results *res, rms_err *err)
     rms_err close_err;
     rms_scores_close(s, &close_err);
     if (st != RMS_OK) return st;
-    const char *data = o->data ? o->data : res->meta.pairs_file;
+    const char *data = o->data[0] ? o->data : res->meta.pairs_file;
     if (!data[0]) return RMS_OK;
     rms_pairs_meta pm;
     rms_err why;
     if (rms_pairs_reader_open(&res->pairs, data, &pm, &why) != RMS_OK) {
         res->pairs = NULL;
-        if (o->data) {
+        if (o->data[0]) {
             *err = why;
             return RMS_ERR_IO;
         }
@@ -198,7 +193,7 @@ static int64_t rows_of_group(const source_groups *g, int64_t n, int64_t gi, int6
 
 rms_status rms_cmd_report(int argc, char **argv, rms_err *err) {
     report_opts o;
-    rms_status st = parse_opts(argc, argv, usage_report, 0, &o, err);
+    rms_status st = rms_options_parse(&RMS_CMD_REPORT, argc, argv, 2, &o, err);
     if (st != RMS_OK) return st;
     results res;
     source_groups g;
@@ -218,7 +213,7 @@ rms_status rms_cmd_report(int argc, char **argv, rms_err *err) {
         cJSON *per = o.json ? cJSON_AddObjectToObject(root, "per_source") : NULL;
         if (!o.json) {
             printf("rmscore report: %s (model %s, dataset %s)\n", o.scores, res.meta.model,
-                   res.pairs ? (o.data ? o.data : res.meta.pairs_file) : "(not available)");
+                   res.pairs ? (o.data[0] ? o.data : res.meta.pairs_file) : "(not available)");
             printf("%-32s %8s %8s %9s %6s %8s %6s %8s %12s %12s\n", "source", "pairs", "scored", "accuracy", "ties",
                    "skipped", "bad", "pending", "margin mean", "margin med");
             print_stats_row("ALL", &all);
@@ -274,7 +269,7 @@ static void csv_number(float v) {
 
 static void export_row(const report_opts *o, const char *id, const char *source, float c, float r, int8_t status) {
     const float margin = c - r;
-    if (strcmp(o->format, "csv") == 0) {
+    if (o->format == FORMAT_CSV) {
         csv_field(id); fputc(',', stdout);
         csv_field(source); fputc(',', stdout);
         csv_number(c); fputc(',', stdout);
@@ -302,7 +297,7 @@ static void export_row(const report_opts *o, const char *id, const char *source,
 
 rms_status rms_cmd_export(int argc, char **argv, rms_err *err) {
     report_opts o;
-    rms_status st = parse_opts(argc, argv, usage_export, 1, &o, err);
+    rms_status st = rms_options_parse(&RMS_CMD_EXPORT, argc, argv, 2, &o, err);
     if (st != RMS_OK) return st;
     results res;
     if ((st = open_results(&o, &res, err)) != RMS_OK) {
@@ -315,7 +310,7 @@ rms_status rms_cmd_export(int argc, char **argv, rms_err *err) {
     rms_text_init(&ids);
     rms_text_init(&sources);
     if (!id_starts || !src_starts) st = rms_fail(err, RMS_ERR_NOMEM, "out of memory");
-    if (st == RMS_OK && strcmp(o.format, "csv") == 0) puts("id,source,chosen,rejected,margin,status");
+    if (st == RMS_OK && o.format == FORMAT_CSV) puts("id,source,chosen,rejected,margin,status");
     for (int64_t r0 = 0; st == RMS_OK && r0 < res.n; r0 += EXPORT_CHUNK_ROWS) {
         const int64_t k = res.n - r0 < EXPORT_CHUNK_ROWS ? res.n - r0 : EXPORT_CHUNK_ROWS;
         if (res.pairs && ((st = rms_pairs_reader_strings(res.pairs, "id", r0, k, &ids, id_starts, err)) != RMS_OK ||

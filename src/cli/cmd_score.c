@@ -1,72 +1,105 @@
-/* cmd_score.c — `rmscore score` in a single process: every batch of the plan through the whole model.
- * (mpi/ runs the same job as a pipeline across ranks.) */
+/* cmd_score.c — `rmscore score`: its option table (command line and run config), and the single-process
+ * run (the whole model in this process through the local executor). main.c runs the same options under
+ * MPI through mpi/pipeline.h. */
+#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "src/engine/blas.h"
+#include "io/run_config.h"
+#include "src/base/clock.h"
 #include "src/cli/commands.h"
-#include "src/engine/forward.h"
-#include "src/engine/model.h"
-#include "src/job/score_job.h"
+#include "src/engine/blas.h"
+#include "src/job/score_run.h"
 
-static rms_status run_batches(rms_score_job *j, const rms_model *m, rms_workspace *ws, volatile sig_atomic_t *stop,
-                              rms_err *err) {
-    const int64_t max_rows = rms_score_job_max_batch_rows(j);
-    int64_t *rows = malloc((size_t)(max_rows + 1) * sizeof *rows);
-    int64_t *offsets = malloc((size_t)(2 * max_rows + 1) * sizeof *offsets);
-    float *scores = malloc((size_t)(2 * max_rows + 1) * sizeof *scores);
-    rms_ids ids;
-    rms_ids_init(&ids);
-    rms_status st = (!rows || !offsets || !scores) ? rms_fail(err, RMS_ERR_NOMEM, "out of memory") : RMS_OK;
-    for (int64_t b = 0; st == RMS_OK && b < j->plan.n_batches; b++) {
-        int64_t k;
-        if ((st = rms_score_job_batch(j, b, rows, &k, &ids, offsets, err)) != RMS_OK || k == 0) continue;
-        if (*stop) {
-            st = rms_fail(err, RMS_ERR_IO, "interrupted after %lld of %lld pairs; rerun the same command to resume",
-                          (long long)j->done_rows, (long long)j->todo_rows);
-            break;
-        }
-        const rms_batch batch = {.n_seqs = 2 * k, .offsets = offsets};
-        if ((st = rms_forward_all(m, ws, &batch, ids.ids, scores, err)) == RMS_OK &&
-            (st = rms_score_job_write(j, rows, k, scores, err)) == RMS_OK)
-            rms_score_job_progress(j, j->done_rows == j->todo_rows);
-    }
-    rms_ids_free(&ids);
-    free(rows);
-    free(offsets);
-    free(scores);
-    return st;
+#define O(field) offsetof(rms_score_opts, field)
+
+static const rms_opt SCORE_OPTS[] = {
+    {"--model", RMS_OPT_PATH, "DIR", O(model), .required = 1, .help = "Hugging Face checkpoint directory"},
+    {"--data", RMS_OPT_PATH, "FILE", O(data), .required = 1, .help = "dataset from `rmscore prepare`"},
+    {"--out", RMS_OPT_PATH, "FILE", O(out), .required = 1, .help = "results (created, or resumed if it exists)"},
+    {"--max-tokens", RMS_OPT_INT, "N", O(max_tokens), .lo = 1, .hi = INT32_MAX, .shown = "no limit",
+     .help = "longest sequence to score"},
+    {"--overlong", RMS_OPT_CHOICE, "skip|truncate-left", O(overlong), .value = "skip",
+     .help = "a longer pair is skipped (status 2) or keeps its last N\ntokens (RewardBench --force_truncation)"},
+    {"--microbatch-tokens", RMS_OPT_INT, "N", O(microbatch_tokens), .lo = 1, .hi = INT32_MAX, .value = "8192",
+     .help = "token budget of one packed micro-batch"},
+    {"--threads", RMS_OPT_INT, "N", O(threads), .lo = 1, .hi = 1024,
+     .shown = "$SLURM_CPUS_PER_TASK, else the CPUs available",
+     .help = "compute threads per process (under MPI without pinning, the\nnode's CPUs shared among its compute ranks)"},
+    {"--compute", RMS_OPT_CHOICE, "fp32|bf16", O(compute), .value = "fp32", .help = "as score-ids"},
+    {"--tokenizer", RMS_OPT_PATH, "DIR", O(tokenizer), .shown = "--model DIR",
+     .help = "tokenizer.json to check the dataset against"},
+    {"--allow-tokenizer-mismatch", RMS_OPT_FLAG, NULL, O(allow_mismatch),
+     .help = "score even if the dataset was tokenized with another\ntokenizer.json"},
+    {"--stages", RMS_OPT_INT, "P", O(stages), .lo = 1, .hi = RMS_MAX_STAGES, .value = "1",
+     .help = "pipeline stages under MPI: ranks = 1 root + R x P workers"},
+    {"--layer-split", RMS_OPT_INT_LIST, "N,N,...", O(layer_split), .lo = 1, .hi = 1 << 20, .shown = "balanced",
+     .help = "decoder layers per stage"},
+    {"--shard", RMS_OPT_SHARD, "I/N", O(shard), .value = "0/1", .shown = "all rows",
+     .help = "score only the I-th of N contiguous blocks of rows (0 <= I < N),\ne.g. one task of a job array; "
+             "`rmscore merge` combines the shards' files"},
+    {"--config", RMS_OPT_PATH, "FILE", O(config), .not_in_config = 1,
+     .help = "a JSON run config whose keys are these options with _ for -\n(configs/README.md); "
+             "command-line flags override it"},
+    {"--progress-every", RMS_OPT_INT, "SECONDS", O(progress_every), .lo = 0, .hi = 86400, .value = "10",
+     .help = "interval of progress lines on stderr"},
+    {"--quiet", RMS_OPT_FLAG, NULL, O(quiet), .help = "no progress on stderr"},
+    {0}};
+
+const rms_command RMS_CMD_SCORE = {
+    .name = "score",
+    .synopsis = "usage: [mpirun -np N | srun] rmscore score --model DIR --data pairs.h5 --out scores.h5 [options]",
+    .about =
+        "Scores every pair of a dataset written by `rmscore prepare` and writes /scores (chosen, rejected,\n"
+        "status) aligned with /pairs. Pairs are packed by length into micro-batches; results are written and\n"
+        "flushed after every micro-batch, so a killed job loses at most the batches in flight, and a rerun with\n"
+        "the same --out scores only the rows not yet scored (the final file equals an uninterrupted run's).\n"
+        "SIGINT/SIGTERM stop the job cleanly after the batches in flight (exit status 3: rerun to resume).\n"
+        "Under MPI, rank 0 reads the options and the dataset, schedules batches to R pipeline replicas of P\n"
+        "stages (each stage a contiguous slice of the layers) and writes the results; it does not compute.",
+    .opts = SCORE_OPTS,
+    .epilog = "exit status: 0 done, 1 error, 2 usage, 3 interrupted (rerun the same command to resume)",
+};
+
+rms_status rms_score_opts_parse(int argc, char **argv, rms_score_opts *o, rms_err *err) {
+    memset(o, 0, sizeof *o);
+    rms_status st = rms_options_defaults(&RMS_CMD_SCORE, o, err);
+    // the run config first, then the command line over it (a flag given on both: the command line wins)
+    const char *cfg = rms_options_find(argc, argv, 2, "--config");
+    int help = 0;
+    for (int i = 2; i < argc; i++) help |= strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+    if (help) return RMS_HELP;
+    if (st == RMS_OK && cfg) st = rms_run_config_apply(cfg, &RMS_CMD_SCORE, o, o->config_sha256, err);
+    if (st != RMS_OK) return cfg ? rms_fail_prefix(err, st, "with --config %s", cfg) : st;
+    if ((st = rms_options_parse_over(&RMS_CMD_SCORE, argc, argv, 2, o, err)) != RMS_OK) return st;
+    if (o->overlong == RMS_OVERLONG_TRUNCATE_LEFT && o->max_tokens <= 0)
+        return rms_fail(err, RMS_ERR_USAGE, "score: --overlong truncate-left needs --max-tokens N");
+    if (o->layer_split.n && o->layer_split.n != o->stages)
+        return rms_fail(err, RMS_ERR_USAGE, "score: --layer-split has %lld entries for --stages %lld",
+                        (long long)o->layer_split.n, (long long)o->stages);
+    return RMS_OK;
 }
 
-rms_status rms_cmd_score(int argc, char **argv, volatile sig_atomic_t *stop, rms_err *err) {
-    rms_score_opts o;
-    rms_status st = rms_score_opts_parse(argc, argv, &o, err);
-    if (st == RMS_OK && o.stages != 1)
-        st = rms_fail(err, RMS_ERR_ARG, "--stages %lld needs an MPI launch with at least %lld ranks (mpirun -np N)",
-                      (long long)o.stages, (long long)o.stages + 1);
-    if (st != RMS_OK) {
-        rms_score_opts_free(&o);
-        return st;
-    }
-    const int64_t threads = o.threads > 0 ? o.threads : rms_default_threads();
+rms_status rms_cmd_score_local(const rms_score_opts *o, volatile sig_atomic_t *stop, rms_err *err) {
+    if (o->stages != 1)
+        return rms_fail(err, RMS_ERR_USAGE, "--stages %lld needs an MPI launch with at least %lld ranks (mpirun -np N)",
+                        (long long)o->stages, (long long)o->stages + 1);
+    const int64_t threads = o->threads > 0 ? o->threads : rms_default_threads();
     rms_blas_set_threads((int)threads);
-    rms_score_job j;
-    rms_model m;
-    memset(&m, 0, sizeof m);
-    rms_workspace ws;
-    rms_workspace_init(&ws, o.compute);
     const double t0 = rms_now_seconds();
-    if ((st = rms_score_job_open(&j, &o, 1, 1, err)) == RMS_OK && (st = rms_model_load(&m, o.model, 0, -1, err)) == RMS_OK) {
-        if (!o.quiet)
+    rms_score_job j;
+    rms_local_executor x;
+    memset(&x, 0, sizeof x);
+    rms_executor ex;
+    rms_status st = rms_score_job_open(&j, o, 1, 1, err);
+    if (st == RMS_OK && (st = rms_local_executor_init(&x, o->model, (rms_compute)o->compute, &ex, err)) == RMS_OK) {
+        if (!o->quiet)
             fprintf(stderr, "rmscore: score: single process, %lld threads, OpenBLAS %s\n", (long long)threads,
                     rms_blas_corename());
-        st = run_batches(&j, &m, &ws, stop, err);
+        st = rms_score_run(&j, &ex, stop, err);
     }
     rms_score_job_close(&j, &st, err);
-    rms_workspace_free(&ws);
-    rms_model_free(&m);
-    if (st == RMS_OK && !o.quiet) fprintf(stderr, "rmscore: score: wrote %s in %.1f s\n", o.out, rms_now_seconds() - t0);
-    rms_score_opts_free(&o);
+    rms_local_executor_free(&x);
+    if (st == RMS_OK && !o->quiet) fprintf(stderr, "rmscore: score: wrote %s in %.1f s\n", o->out, rms_now_seconds() - t0);
     return st;
 }

@@ -8,44 +8,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "io/run_config.h"
 #include "io/sha256.h"
 #include "src/engine/blas.h"
-#include "src/base/argv.h"
-
-#define DEFAULT_SCORE_MICROBATCH_TOKENS 8192
-#define DEFAULT_PROGRESS_SECONDS 10
-
-static const char *const usage_score =
-    "usage: [mpirun -np N | srun] rmscore score --model DIR --data pairs.h5 --out scores.h5 [options]\n"
-    "\n"
-    "Scores every pair of a dataset written by `rmscore prepare` and writes /scores (chosen, rejected,\n"
-    "status) aligned with /pairs. Pairs are packed by length into micro-batches; results are written and\n"
-    "flushed after every micro-batch, so a killed job loses at most the batch in flight, and a rerun with\n"
-    "the same --out scores only the rows not yet scored (the final file equals an uninterrupted run's).\n"
-    "SIGINT/SIGTERM stop the job cleanly after the batch in flight (exit status 3: rerun to resume).\n"
-    "Under MPI, rank 0 reads the dataset, schedules batches to R pipeline replicas of P stages (each stage\n"
-    "a contiguous slice of the layers) and writes the results; it does not compute.\n"
-    "\n"
-    "  --model DIR                  Hugging Face checkpoint directory\n"
-    "  --data FILE                  dataset from `rmscore prepare`\n"
-    "  --out FILE                   results (created, or resumed if it exists)\n"
-    "  --max-tokens N               longest sequence to score (default: no limit)\n"
-    "  --overlong skip|truncate-left  a longer pair is skipped (status 2, default) or keeps its last N tokens\n"
-    "                               (RewardBench --force_truncation)\n"
-    "  --microbatch-tokens N        token budget of one packed micro-batch (default 8192)\n"
-    "  --threads N                  compute threads per process (default: the CPUs this process may use,\n"
-    "                               shared among the compute ranks of a node under MPI)\n"
-    "  --compute fp32|bf16          as score-ids (default fp32)\n"
-    "  --tokenizer DIR              tokenizer.json to check the dataset against (default: --model DIR)\n"
-    "  --allow-tokenizer-mismatch   score even if the dataset was tokenized with another tokenizer.json\n"
-    "  --stages P                   pipeline stages under MPI (default 1): ranks = 1 root + R x P workers\n"
-    "  --layer-split N,N,...        decoder layers per stage (default: balanced)\n"
-    "  --shard I/N                  score only the I-th of N contiguous blocks of rows (0 <= I < N), e.g. one\n"
-    "                               task of a job array; `rmscore merge` combines the shards' files\n"
-    "  --config FILE                a JSON run config (configs/README.md); command-line flags override it\n"
-    "  --progress-every SECONDS     interval of progress lines on stderr (default 10)\n"
-    "  --quiet                      no progress on stderr\n";
+#include "src/base/clock.h"
 
 int64_t rms_default_threads(void) {
     const char *slurm = getenv("SLURM_CPUS_PER_TASK");
@@ -53,156 +18,11 @@ int64_t rms_default_threads(void) {
     return v > 0 ? v : rms_available_cpus();
 }
 
-double rms_now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static rms_status parse_int_opt(rms_cli *c, const char *name, int64_t lo, int64_t hi, int64_t *out, int *matched,
-                                rms_err *err) {
-    const int r = rms_cli_option(c, name, err);
-    *matched = r != 0;
-    if (r < 0) return RMS_ERR_ARG;
-    return r ? rms_cli_parse_int(name, c->value, lo, hi, out, err) : RMS_OK;
-}
-
-/* "I/N" -> o->shard_index / o->shard_count. */
-static rms_status parse_shard(const char *s, rms_score_opts *o, rms_err *err) {
-    long long i, n;
-    char tail;
-    if (sscanf(s, "%lld/%lld%c", &i, &n, &tail) != 2 || n < 1 || i < 0 || i >= n)
-        return rms_fail(err, RMS_ERR_ARG, "--shard: '%s' is not I/N with 0 <= I < N", s);
-    o->shard_index = i;
-    o->shard_count = n;
-    return RMS_OK;
-}
-
-/* "8,8,8,8" -> o->split / o->n_split. */
-static rms_status parse_split(const char *s, rms_score_opts *o, rms_err *err) {
-    o->n_split = 0;
-    const char *p = s;
-    while (*p) {
-        char *end;
-        const long long v = strtoll(p, &end, 10);
-        if (end == p || v < 1 || (*end != ',' && *end != '\0') || o->n_split >= RMS_MAX_STAGES)
-            return rms_fail(err, RMS_ERR_ARG, "--layer-split: '%s' is not a list of positive layer counts", s);
-        o->split[o->n_split++] = v;
-        p = *end == ',' ? end + 1 : end;
-    }
-    return o->n_split ? RMS_OK : rms_fail(err, RMS_ERR_ARG, "--layer-split: empty list");
-}
-
-static rms_status parse_args(int argc, char **argv, rms_score_opts *o, rms_err *err) {
-    rms_cli c;
-    rms_cli_init(&c, argc, argv, 2);
-    while (rms_cli_more(&c)) {
-        int r, m;
-        rms_status st;
-        if (rms_cli_flag(&c, "--help") || rms_cli_flag(&c, "-h")) {
-            fputs(usage_score, stdout);
-            exit(0);
-        }
-        if (rms_cli_flag(&c, "--quiet")) { o->quiet = 1; continue; }
-        if (rms_cli_flag(&c, "--allow-tokenizer-mismatch")) { o->allow_mismatch = 1; continue; }
-        if ((r = rms_cli_option(&c, "--model", err)) != 0) { if (r < 0) return RMS_ERR_ARG; o->model = c.value; continue; }
-        if ((r = rms_cli_option(&c, "--data", err)) != 0) { if (r < 0) return RMS_ERR_ARG; o->data = c.value; continue; }
-        if ((r = rms_cli_option(&c, "--out", err)) != 0) { if (r < 0) return RMS_ERR_ARG; o->out = c.value; continue; }
-        if ((r = rms_cli_option(&c, "--tokenizer", err)) != 0) { if (r < 0) return RMS_ERR_ARG; o->tokenizer = c.value; continue; }
-        if ((r = rms_cli_option(&c, "--overlong", err)) != 0) {
-            if (r < 0) return RMS_ERR_ARG;
-            if (strcmp(c.value, "skip") == 0) o->truncate_left = 0;
-            else if (strcmp(c.value, "truncate-left") == 0) o->truncate_left = 1;
-            else return rms_fail(err, RMS_ERR_ARG, "--overlong: '%s' is not one of skip, truncate-left", c.value);
-            continue;
-        }
-        if ((r = rms_cli_option(&c, "--compute", err)) != 0) {
-            if (r < 0) return RMS_ERR_ARG;
-            if ((st = rms_compute_parse(c.value, &o->compute, err)) != RMS_OK) return st;
-            continue;
-        }
-        if ((st = parse_int_opt(&c, "--threads", 1, 1024, &o->threads, &m, err)) != RMS_OK) return st;
-        if (m) continue;
-        if ((st = parse_int_opt(&c, "--microbatch-tokens", 1, INT32_MAX, &o->microbatch_tokens, &m, err)) != RMS_OK) return st;
-        if (m) continue;
-        if ((st = parse_int_opt(&c, "--max-tokens", 1, INT32_MAX, &o->max_tokens, &m, err)) != RMS_OK) return st;
-        if (m) continue;
-        if ((st = parse_int_opt(&c, "--progress-every", 0, 86400, &o->progress_every, &m, err)) != RMS_OK) return st;
-        if (m) continue;
-        if ((st = parse_int_opt(&c, "--stages", 1, RMS_MAX_STAGES, &o->stages, &m, err)) != RMS_OK) return st;
-        if (m) continue;
-        if ((r = rms_cli_option(&c, "--shard", err)) != 0) {
-            if (r < 0) return RMS_ERR_ARG;
-            if ((st = parse_shard(c.value, o, err)) != RMS_OK) return st;
-            continue;
-        }
-        if ((r = rms_cli_option(&c, "--config", err)) != 0) { // already applied before the other flags
-            if (r < 0) return RMS_ERR_ARG;
-            continue;
-        }
-        if ((r = rms_cli_option(&c, "--layer-split", err)) != 0) {
-            if (r < 0) return RMS_ERR_ARG;
-            if ((st = parse_split(c.value, o, err)) != RMS_OK) return st;
-            continue;
-        }
-        return rms_fail(err, RMS_ERR_ARG, "score: unknown option '%s' (see --help)", rms_cli_current(&c));
-    }
-    if (!o->model || !o->data || !o->out)
-        return rms_fail(err, RMS_ERR_ARG, "score: --model, --data and --out are required (see --help)");
-    if (o->truncate_left && o->max_tokens <= 0)
-        return rms_fail(err, RMS_ERR_ARG, "score: --overlong truncate-left needs --max-tokens N");
-    if (!o->tokenizer) o->tokenizer = o->model;
-    if (o->n_split && o->n_split != o->stages)
-        return rms_fail(err, RMS_ERR_ARG, "score: --layer-split has %lld entries for --stages %lld", (long long)o->n_split,
-                        (long long)o->stages);
-    return RMS_OK;
-}
-
-/* The value of --config in argv (last one wins), or NULL. */
-static const char *config_path(int argc, char **argv) {
-    const char *path = NULL;
-    for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) path = argv[++i];
-        else if (strncmp(argv[i], "--config=", 9) == 0) path = argv[i] + 9;
-    }
-    return path;
-}
-
-rms_status rms_score_opts_parse(int argc, char **argv, rms_score_opts *o, rms_err *err) {
-    memset(o, 0, sizeof *o);
-    o->stages = 1;
-    o->shard_count = 1;
-    o->microbatch_tokens = DEFAULT_SCORE_MICROBATCH_TOKENS;
-    o->progress_every = DEFAULT_PROGRESS_SECONDS;
-    const char *cfg = config_path(argc, argv);
-    if (!cfg) return parse_args(argc, argv, o, err);
-    rms_status st = rms_run_config_load(cfg, &o->config_args, &o->n_config_args, err);
-    if (st == RMS_OK) st = rms_sha256_file(cfg, o->config_sha256, err);
-    if (st != RMS_OK) return st;
-    // argv[0..1], the config's arguments, then the command line's (later flags override earlier ones)
-    char **all = malloc((size_t)(argc + o->n_config_args + 1) * sizeof *all);
-    if (!all) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
-    int n = 0;
-    all[n++] = argv[0];
-    all[n++] = argv[1];
-    for (int i = 0; i < o->n_config_args; i++) all[n++] = o->config_args[i];
-    for (int i = 2; i < argc; i++) all[n++] = argv[i];
-    all[n] = NULL;
-    st = parse_args(n, all, o, err);
-    if (st != RMS_OK) rms_fail_prefix(err, st, "with --config %s", cfg);
-    free(all);
-    return st;
-}
-
-void rms_score_opts_free(rms_score_opts *o) {
-    rms_run_config_free_args(o->config_args, o->n_config_args);
-    o->config_args = NULL;
-    o->n_config_args = 0;
-}
+const char *rms_score_opts_tokenizer(const rms_score_opts *o) { return o->tokenizer[0] ? o->tokenizer : o->model; }
 
 static rms_status check_tokenizer(const rms_score_opts *o, const rms_pairs_meta *meta, rms_err *err) {
-    char path[4096], hex[65];
-    snprintf(path, sizeof path, "%s/tokenizer.json", o->tokenizer);
+    char path[RMS_PATH_MAX + 32], hex[65];
+    snprintf(path, sizeof path, "%s/tokenizer.json", rms_score_opts_tokenizer(o));
     rms_err why;
     if (rms_sha256_file(path, hex, &why) != RMS_OK) {
         if (o->allow_mismatch) return RMS_OK;
@@ -234,16 +54,17 @@ static rms_status load_columns(rms_score_job *j, rms_err *err) {
     if (st == RMS_OK) st = rms_pairs_reader_columns(j->pairs, j->len_c, j->len_r, NULL, j->pair_status, err);
     if (st == RMS_OK) st = rms_scores_read(j->scores, NULL, NULL, j->status, err);
     for (int64_t i = 0; st == RMS_OK && i < j->n; i++) {
-        const int64_t c = rms_effective_length(j->len_c[i], j->o->max_tokens, j->o->truncate_left);
-        const int64_t r = rms_effective_length(j->len_r[i], j->o->max_tokens, j->o->truncate_left);
+        const int64_t c = rms_effective_length(j->len_c[i], j->o->max_tokens, j->o->overlong == RMS_OVERLONG_TRUNCATE_LEFT);
+        const int64_t r = rms_effective_length(j->len_r[i], j->o->max_tokens, j->o->overlong == RMS_OVERLONG_TRUNCATE_LEFT);
         j->pair_tokens[i] = (c < 0 || r < 0) ? -1 : c + r;
     }
     return st;
 }
 
 void rms_score_job_shard_rows(const rms_score_opts *o, int64_t n, int64_t *row0, int64_t *row1) {
-    *row0 = o->shard_index * n / o->shard_count;
-    *row1 = (o->shard_index + 1) * n / o->shard_count;
+    const int64_t count = o->shard.count > 0 ? o->shard.count : 1;
+    *row0 = o->shard.index * n / count;
+    *row1 = (o->shard.index + 1) * n / count;
 }
 
 static int in_shard(const rms_score_job *j, int64_t i) {
@@ -314,11 +135,14 @@ rms_status rms_score_job_open(rms_score_job *j, const rms_score_opts *o, int64_t
     if ((st = check_tokenizer(o, &pmeta, err)) != RMS_OK) return st;
     rms_scores_meta smeta;
     memset(&smeta, 0, sizeof smeta);
+    if (strlen(o->model) >= sizeof smeta.model || strlen(o->data) >= sizeof smeta.pairs_file)
+        return rms_fail(err, RMS_ERR_USAGE, "the --model and --data paths must be shorter than %zu bytes to be recorded "
+                        "in %s", sizeof smeta.model, o->out);
     snprintf(smeta.model, sizeof smeta.model, "%s", o->model);
     snprintf(smeta.pairs_file, sizeof smeta.pairs_file, "%s", o->data);
     snprintf(smeta.pairs_tokenizer_sha256, sizeof smeta.pairs_tokenizer_sha256, "%s", pmeta.tokenizer_sha256);
     snprintf(smeta.compute, sizeof smeta.compute, "%s", o->compute == RMS_COMPUTE_BF16 ? "bf16" : "fp32");
-    snprintf(smeta.overlong, sizeof smeta.overlong, "%s", o->truncate_left ? "truncate-left" : "skip");
+    snprintf(smeta.overlong, sizeof smeta.overlong, "%s", o->overlong == RMS_OVERLONG_TRUNCATE_LEFT ? "truncate-left" : "skip");
     snprintf(smeta.tool_version, sizeof smeta.tool_version, "rmscore %s", RMSCORE_VERSION);
     snprintf(smeta.config_sha256, sizeof smeta.config_sha256, "%s", o->config_sha256);
     smeta.max_tokens = o->max_tokens;
@@ -367,7 +191,7 @@ rms_status rms_score_job_batch(rms_score_job *j, int64_t b, int64_t *rows, int64
     ids->n = 0;
     if (*k == 0) return RMS_OK;
     rms_status st = rms_pairs_reader_ids(j->pairs, rows, *k, ids, offsets, err);
-    if (st == RMS_OK && j->o->truncate_left) truncate_left(ids, offsets, 2 * *k, j->o->max_tokens);
+    if (st == RMS_OK && j->o->overlong == RMS_OVERLONG_TRUNCATE_LEFT) truncate_left(ids, offsets, 2 * *k, j->o->max_tokens);
     return st;
 }
 

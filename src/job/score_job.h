@@ -1,9 +1,9 @@
-/* score_job.h — the parts of `rmscore score` shared by the single-process and the MPI drivers:
- * options, the dataset and results files, the micro-batch plan, reading a batch's ids and writing
- * its scores, progress lines. Only the process that owns the files (the MPI root) opens a job.
+/* score_job.h — the files and the plan of `rmscore score`: the resolved options, the dataset and
+ * results files, the micro-batch plan, reading a batch's ids and writing its scores, progress lines.
+ * Only the process that owns the files (the MPI root) opens a job; src/job/score_run.h drives it.
  *
- * Ownership: rms_score_opts is a plain value (strings borrowed from argv). rms_score_job is
- * caller-allocated, filled by rms_score_job_open and released by rms_score_job_close.
+ * Ownership: rms_score_opts is a plain value (strings copied in; safe to copy or broadcast as bytes).
+ * rms_score_job is caller-allocated, filled by rms_score_job_open and released by rms_score_job_close.
  */
 #ifndef RMS_SCORE_JOB_H
 #define RMS_SCORE_JOB_H
@@ -13,32 +13,37 @@
 #include "io/ids_input.h"
 #include "io/pairs_h5.h"
 #include "io/scores_h5.h"
+#include "src/base/options.h"
+#include "src/base/status.h"
 #include "src/engine/forward.h"
 #include "src/job/schedule.h"
-#include "src/base/status.h"
 
-#define RMS_MAX_STAGES 256
+#define RMS_MAX_STAGES RMS_INT_LIST_MAX
 
+typedef enum rms_overlong {
+    RMS_OVERLONG_SKIP = 0,          // a pair with a longer sequence is skipped (status 2)
+    RMS_OVERLONG_TRUNCATE_LEFT = 1, // longer sequences keep their last max_tokens tokens
+} rms_overlong;
+
+/* Everything `score` was asked to do (the command line and the run config resolved; see
+ * src/cli/cmd_score.c for the option table). */
 typedef struct rms_score_opts {
-    const char *model, *data, *out, *tokenizer;
-    int64_t threads;            // 0: automatic
-    int64_t microbatch_tokens, max_tokens, progress_every;
-    int64_t stages;             // pipeline stages (MPI)
-    int64_t n_split;            // explicit layer split: 0, or stages entries in split
-    int64_t split[RMS_MAX_STAGES];
-    int64_t shard_index, shard_count; // --shard I/N: rows [I*n/N, (I+1)*n/N); 0/1 = all rows
-    int truncate_left, allow_mismatch, quiet;
-    rms_compute compute;
-    char config_sha256[65];     // "" without --config
-    char **config_args;         // owned: arguments from --config (the option strings point into them)
-    int n_config_args;
+    char model[RMS_PATH_MAX], data[RMS_PATH_MAX], out[RMS_PATH_MAX];
+    char tokenizer[RMS_PATH_MAX];   // "" = model
+    char config[RMS_PATH_MAX];      // run config file, "" without --config
+    char config_sha256[65];         // its SHA-256, "" without --config
+    int64_t threads;                // 0: automatic
+    int64_t microbatch_tokens, max_tokens, progress_every; // max_tokens 0: no limit
+    int64_t stages;                 // pipeline stages (MPI)
+    rms_int_list layer_split;       // n == 0: balanced; else stages entries
+    rms_shard shard;                // rows [I*n/N, (I+1)*n/N)
+    int overlong;                   // rms_overlong
+    int compute;                    // rms_compute
+    int allow_mismatch, quiet;
 } rms_score_opts;
 
-/* Parses `rmscore score` options (argv[1] == "score"): a --config FILE first (its keys become options),
- * then the command line, which overrides it. --help prints usage and exits 0. Free with
- * rms_score_opts_free (also after a failure). */
-rms_status rms_score_opts_parse(int argc, char **argv, rms_score_opts *o, rms_err *err);
-void rms_score_opts_free(rms_score_opts *o);
+/* The directory whose tokenizer.json the dataset is checked against: --tokenizer, else --model. */
+const char *rms_score_opts_tokenizer(const rms_score_opts *o);
 
 typedef struct rms_score_job {
     const rms_score_opts *o;
@@ -82,8 +87,6 @@ void rms_score_job_progress(rms_score_job *j, int force);
 
 /* Closes the files; a close failure becomes *st and *err unless an error came first. */
 void rms_score_job_close(rms_score_job *j, rms_status *st, rms_err *err);
-
-double rms_now_seconds(void);
 
 /* Threads when --threads is not given: $SLURM_CPUS_PER_TASK if set, else the CPUs this process may use. */
 int64_t rms_default_threads(void);

@@ -1,0 +1,109 @@
+/* score_run.c — the score driver and the local executor (see score_run.h). */
+#include "src/job/score_run.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A batch handed to the executor and not yet collected: the rows its scores belong to. */
+typedef struct flight {
+    int64_t batch, k; // batch -1: free slot
+    int64_t *rows;    // (max batch rows)
+} flight;
+
+static rms_status collect_one(rms_score_job *j, const rms_executor *ex, flight *fl, int64_t depth, rms_err *err) {
+    int64_t batch;
+    const float *scores;
+    rms_status st = ex->collect(ex->self, &batch, &scores, err);
+    if (st != RMS_OK) return st;
+    flight *f = NULL;
+    for (int64_t i = 0; i < depth && !f; i++)
+        if (fl[i].batch == batch) f = &fl[i];
+    if (!f) return rms_fail(err, RMS_ERR_IO, "scores came back for micro-batch %lld, which is not in flight", (long long)batch);
+    if ((st = rms_score_job_write(j, f->rows, f->k, scores, err)) != RMS_OK) return st;
+    rms_score_job_progress(j, j->done_rows == j->todo_rows);
+    f->batch = -1;
+    return RMS_OK;
+}
+
+rms_status rms_score_run(rms_score_job *j, const rms_executor *ex, volatile sig_atomic_t *stop, rms_err *err) {
+    const int64_t depth = ex->depth > 0 ? ex->depth : 1, max_rows = rms_score_job_max_batch_rows(j) + 1;
+    flight *fl = calloc((size_t)depth, sizeof *fl);
+    int64_t *offsets = malloc((size_t)(2 * max_rows + 1) * sizeof *offsets); // (2 max_rows + 1)
+    rms_ids ids;
+    rms_ids_init(&ids);
+    rms_status st = (!fl || !offsets) ? rms_fail(err, RMS_ERR_NOMEM, "out of memory") : RMS_OK;
+    for (int64_t i = 0; st == RMS_OK && i < depth; i++) {
+        fl[i].batch = -1;
+        if (!(fl[i].rows = malloc((size_t)max_rows * sizeof *fl[i].rows))) st = rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+    }
+    int64_t next = 0, in_flight = 0;
+    while (st == RMS_OK) {
+        // keep the executor `depth` batches deep while there is work and no stop was asked for
+        while (st == RMS_OK && in_flight < depth && next < j->plan.n_batches && !*stop) {
+            flight *f = NULL;
+            for (int64_t i = 0; i < depth && !f; i++)
+                if (fl[i].batch < 0) f = &fl[i];
+            const int64_t b = next++;
+            if ((st = rms_score_job_batch(j, b, f->rows, &f->k, &ids, offsets, err)) != RMS_OK || f->k == 0) continue;
+            const rms_batch_work w = {.batch = b, .n_seqs = 2 * f->k, .offsets = offsets, .ids = ids.ids};
+            if ((st = ex->submit(ex->self, &w, err)) != RMS_OK) break;
+            f->batch = b;
+            in_flight++;
+        }
+        if (st != RMS_OK || in_flight == 0) break;
+        if ((st = collect_one(j, ex, fl, depth, err)) == RMS_OK) in_flight--;
+    }
+    if (st == RMS_OK) st = ex->finish(ex->self, err);
+    if (st == RMS_OK && j->done_rows < j->todo_rows)
+        st = rms_fail(err, RMS_INTERRUPTED, "interrupted after %lld of %lld pairs; rerun the same command to resume",
+                      (long long)j->done_rows, (long long)j->todo_rows);
+    for (int64_t i = 0; fl && i < depth; i++) free(fl[i].rows);
+    free(fl);
+    free(offsets);
+    rms_ids_free(&ids);
+    return st;
+}
+
+/* ------------------------------------------------------------------ local executor */
+
+static rms_status local_submit(void *self, const rms_batch_work *w, rms_err *err) {
+    rms_local_executor *x = self;
+    RMS_ASSERT(x->batch < 0); // depth 1: collected before the next submit
+    if (w->n_seqs > x->cap) {
+        float *s = realloc(x->scores, (size_t)w->n_seqs * sizeof *s);
+        if (!s) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+        x->scores = s;
+        x->cap = w->n_seqs;
+    }
+    const rms_batch b = {.n_seqs = w->n_seqs, .offsets = w->offsets};
+    rms_status st = rms_forward_all(&x->model, &x->ws, &b, w->ids, x->scores, err);
+    if (st == RMS_OK) x->batch = w->batch;
+    return st;
+}
+
+static rms_status local_collect(void *self, int64_t *batch, const float **scores, rms_err *err) {
+    rms_local_executor *x = self;
+    if (x->batch < 0) return rms_fail(err, RMS_ERR_ARG, "collect without a submitted batch");
+    *batch = x->batch;
+    *scores = x->scores;
+    x->batch = -1;
+    return RMS_OK;
+}
+
+static rms_status local_finish(void *self, rms_err *err) { return RMS_OK; }
+
+rms_status rms_local_executor_init(rms_local_executor *x, const char *model_dir, rms_compute compute,
+                                   rms_executor *ex, rms_err *err) {
+    memset(x, 0, sizeof *x);
+    x->batch = -1;
+    rms_workspace_init(&x->ws, compute);
+    *ex = (rms_executor){.self = x, .depth = 1, .submit = local_submit, .collect = local_collect, .finish = local_finish};
+    return rms_model_load(&x->model, model_dir, 0, -1, err);
+}
+
+void rms_local_executor_free(rms_local_executor *x) {
+    rms_workspace_free(&x->ws);
+    rms_model_free(&x->model);
+    free(x->scores);
+    memset(x, 0, sizeof *x);
+}
