@@ -40,7 +40,7 @@ const char *rms_blas_best_core_for_cpu(void) {
     return NULL;
 }
 
-int rms_blas_core_plan(const char *policy, int already_restarted, const char **core_out) {
+int rms_blas_core_plan(const char *policy, const char *env_core, int already_restarted, const char **core_out) {
     *core_out = NULL;
     if (already_restarted) return 0;
     if (policy && *policy && strcasecmp(policy, "keep") == 0) return 0;
@@ -49,6 +49,7 @@ int rms_blas_core_plan(const char *policy, int already_restarted, const char **c
         *core_out = policy;
         return 1;
     }
+    if (env_core && *env_core) return 0; // auto never overrides a core type the environment chose
     const char *best = rms_blas_best_core_for_cpu();
     if (!best) return 0;
     if (rms_blas_core_rank(rms_blas_corename()) >= rms_blas_core_rank(best)) return 0;
@@ -72,7 +73,8 @@ int rms_available_cpus(void) {
 
 void rms_blas_restart_if_slow(char **argv) {
     const char *core = NULL;
-    if (!rms_blas_core_plan(getenv("RMSCORE_BLAS_CORE"), getenv(RESTART_ENV) != NULL, &core)) return;
+    if (!rms_blas_core_plan(getenv("RMSCORE_BLAS_CORE"), getenv("OPENBLAS_CORETYPE"), getenv(RESTART_ENV) != NULL, &core))
+        return;
     setenv(RESTART_ENV, rms_blas_corename(), 1);
     setenv("OPENBLAS_CORETYPE", core, 1);
     execv("/proc/self/exe", argv);

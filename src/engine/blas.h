@@ -19,10 +19,12 @@ const char *rms_blas_best_core_for_cpu(void);
 
 /* Decides whether the process should restart with OPENBLAS_CORETYPE=<*core_out>.
  * policy: value of $RMSCORE_BLAS_CORE: NULL/"" or "auto" = upgrade when the loaded core is weaker
- * than what the CPU supports; "keep" = never; any other string = force that core type.
+ * than what the CPU supports, unless the environment already chose one (env_core: the user's
+ * $OPENBLAS_CORETYPE, NULL if unset: some sites set it on purpose where other kernels are wrong);
+ * "keep" = never; any other string = force that core type.
  * already_restarted: whether this process is the result of such a restart (no loops).
  * Returns 1 and sets *core_out if a restart is wanted, else 0. */
-int rms_blas_core_plan(const char *policy, int already_restarted, const char **core_out);
+int rms_blas_core_plan(const char *policy, const char *env_core, int already_restarted, const char **core_out);
 
 /* Applies rms_blas_core_plan with $RMSCORE_BLAS_CORE: if a restart is wanted, sets OPENBLAS_CORETYPE
  * and re-executes /proc/self/exe with argv (does not return). Call first thing in main, before MPI_Init
