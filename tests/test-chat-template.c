@@ -1,6 +1,6 @@
-/* Unit tests of src/chat_template.c and io/json_string.c, io/conversation.c: rendering, Python-style
- * strip, template recognition, JSON string decoding. (Parity with transformers' Jinja rendering is
- * tests/tokenizer/test_render_parity.py.) */
+/* Unit tests of src/text/chat_template.c and io/json_string.c, io/conversation.c: rendering, Python-style
+ * strip, template recognition (either newline spelling), JSON string decoding. (Parity with transformers'
+ * Jinja rendering is tests/tokenizer/test_render_parity.py.) */
 #include "tests/check.h"
 #include "io/conversation.h"
 #include "io/json_string.h"
@@ -67,23 +67,144 @@ static void test_python_strip_removes_unicode_whitespace_but_not_zero_width_spac
     CHECK_EQ_INT(e - s, 0);
 }
 
+/* The chat templates as Jinja sources, each newline inside a string literal written as the escape \n
+ * (backslash, n). tokenizer_config.json files spell those newlines either way: the released
+ * allenai/Llama-3.1-Tulu-3-8B-RM file and Meta's Llama 3 file hold real newlines (JSON "\n"). */
+static const char *const TULU_SRC =
+    "{% for message in messages %}{% if message['role'] == 'system' %}{{ '<|system|>\\n' + message['content'] + "
+    "'\\n' }}{% elif message['role'] == 'user' %}{{ '<|user|>\\n' + message['content'] + '\\n' }}{% elif "
+    "message['role'] == 'assistant' %}{% if not loop.last %}{{ '<|assistant|>\\n'  + message['content'] + "
+    "eos_token + '\\n' }}{% else %}{{ '<|assistant|>\\n'  + message['content'] + eos_token }}{% endif %}{% endif "
+    "%}{% if loop.last and add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}{% endfor %}";
+static const char *const LLAMA3_SRC =
+    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
+    "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + "
+    "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% "
+    "endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}";
+
+enum newline_spelling { NL_ESCAPE, NL_REAL, NL_MIXED };
+
+/* src as a JSON string literal whose decoded value spells each escape \n of src as the escape itself
+ * (JSON "\\n"), as a real newline (JSON "\n"), or alternately (mixed, starting with a real newline).
+ * Other characters are copied, with " and a lone backslash escaped. Returns a static buffer. */
+static const char *template_json(const char *src, enum newline_spelling nl) {
+    static char buf[8192];
+    size_t o = 0;
+    int k = 0;
+    buf[o++] = '"';
+    for (const char *p = src; *p && o + 8 < sizeof buf; p++) {
+        if (p[0] == '\\' && p[1] == 'n') {
+            const int real = nl == NL_REAL || (nl == NL_MIXED && k++ % 2 == 0);
+            o += (size_t)sprintf(buf + o, "%s", real ? "\\n" : "\\\\n");
+            p++;
+        } else if (*p == '"' || *p == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = *p;
+        } else if (*p == '\n') {
+            o += (size_t)sprintf(buf + o, "\\n");
+        } else if (*p == '\r') {
+            o += (size_t)sprintf(buf + o, "\\r");
+        } else {
+            buf[o++] = *p;
+        }
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return buf;
+}
+
+/* src with the first occurrence of `from` replaced by `to` (a one-character edit). Static buffer. */
+static const char *edited(const char *src, const char *from, const char *to) {
+    static char buf[8192];
+    const char *at = strstr(src, from);
+    CHECK(at != NULL);
+    if (!at) return src;
+    snprintf(buf, sizeof buf, "%.*s%s%s", (int)(at - src), src, to, at + strlen(from));
+    return buf;
+}
+
+/* --template auto on a tokenizer_config.json whose chat_template is src spelled as nl. */
+static rms_status load_auto(const char *src, enum newline_spelling nl, rms_chat_template *ct, rms_err *err) {
+    return rms_chat_template_load(ct, write_config("ct-auto", template_json(src, nl)), "auto", err);
+}
+
 static void test_auto_recognises_templates_and_names_the_options_otherwise(void) {
     rms_chat_template ct;
     rms_err err;
-    const char *tulu_json =
-        "\"{% for message in messages %}{% if message['role'] == 'system' %}{{ '<|system|>\\\\n' + message['content'] + "
-        "'\\\\n' }}{% elif message['role'] == 'user' %}{{ '<|user|>\\\\n' + message['content'] + '\\\\n' }}{% elif "
-        "message['role'] == 'assistant' %}{% if not loop.last %}{{ '<|assistant|>\\\\n'  + message['content'] + "
-        "eos_token + '\\\\n' }}{% else %}{{ '<|assistant|>\\\\n'  + message['content'] + eos_token }}{% endif %}{% endif "
-        "%}{% if loop.last and add_generation_prompt %}{{ '<|assistant|>\\\\n' }}{% endif %}{% endfor %}\"";
-    CHECK_EQ_INT(rms_chat_template_load(&ct, write_config("ct-auto", tulu_json), "auto", &err), RMS_OK);
+    CHECK_EQ_INT(load_auto(TULU_SRC, NL_ESCAPE, &ct, &err), RMS_OK);
     CHECK_EQ_INT(ct.kind, RMS_TEMPLATE_TULU);
     CHECK(strcmp(ct.eos, "<|end_of_text|>") == 0);
+    CHECK_EQ_INT(load_auto(LLAMA3_SRC, NL_REAL, &ct, &err), RMS_OK);
+    CHECK_EQ_INT(ct.kind, RMS_TEMPLATE_LLAMA3);
     CHECK_EQ_INT(rms_chat_template_load(&ct, write_config("ct-unknown", "\"{{ messages }}\""), "auto", &err),
                  RMS_ERR_UNSUPPORTED);
     CHECK_CONTAINS(err.msg, "--template tulu");
     CHECK_CONTAINS(err.msg, "--template llama3");
+    CHECK_EQ_INT(rms_chat_template_load(&ct, write_config("ct-none", NULL), "auto", &err), RMS_ERR_UNSUPPORTED);
     CHECK_EQ_INT(rms_chat_template_load(&ct, write_config("ct-bad", NULL), "chatml", &err), RMS_ERR_ARG);
+}
+
+static void test_auto_picks_tulu_with_real_newlines_in_its_literals_as_the_released_file_has_them(void) {
+    rms_chat_template ct;
+    rms_err err;
+    // The released allenai/Llama-3.1-Tulu-3-8B-RM tokenizer_config.json: JSON "\n" inside the Jinja literals.
+    const char *json = template_json(TULU_SRC, NL_REAL);
+    CHECK(strstr(json, "'<|system|>\\n' + message['content'] + '\\n' }}") != NULL);
+    CHECK(strstr(json, "\\\\") == NULL);
+    CHECK_EQ_INT(rms_chat_template_load(&ct, write_config("ct-auto-tulu-released", json), "auto", &err), RMS_OK);
+    CHECK_EQ_INT(ct.kind, RMS_TEMPLATE_TULU);
+    render(&ct, "[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":\" yo \"}]",
+           "<|user|>\nhi\n<|assistant|>\n yo <|end_of_text|>");
+    // The escaped spelling and a mix of both still pick tulu.
+    for (int nl = NL_ESCAPE; nl <= NL_MIXED; nl++) {
+        CHECK_EQ_INT(load_auto(TULU_SRC, (enum newline_spelling)nl, &ct, &err), RMS_OK);
+        CHECK_EQ_INT(ct.kind, RMS_TEMPLATE_TULU);
+    }
+}
+
+static void test_auto_picks_llama3_in_either_newline_spelling(void) {
+    rms_chat_template ct;
+    rms_err err;
+    for (int nl = NL_ESCAPE; nl <= NL_MIXED; nl++) {
+        CHECK_EQ_INT(load_auto(LLAMA3_SRC, (enum newline_spelling)nl, &ct, &err), RMS_OK);
+        CHECK_EQ_INT(ct.kind, RMS_TEMPLATE_LLAMA3);
+    }
+}
+
+static void test_auto_refuses_a_template_one_character_away_in_either_spelling(void) {
+    // Each edit changes one character of the source (or of the escape \n); none renders the same.
+    const char *const tulu_edits[][2] = {
+        {"'<|assistant|>\\n'  +", "'<|assistant|>\\n' +"},   // one of the two spaces gone
+        {"loop.last", "loop.lasT"},
+        {"{% endfor %}", "{% endfor %} "},                    // trailing space
+        {"{% endfor %}", "{% endfor %"},                      // cut short
+        {"'<|user|>\\n'", "'<|user|>\\t'"},                    // another escape
+        {"'<|user|>\\n'", "'<|user|>n'"},                      // the backslash alone gone
+        {"'<|user|>\\n'", "'<|user|>\\'"},                     // the n alone gone
+        {"messages %}{% if", "messages %}\n{% if"},          // a newline outside the literals
+        {"{{ '<|system|>", "{{\n'<|system|>"},                // a newline where the source has a space
+    };
+    const char *const llama3_edits[][2] = {
+        {"| trim", "|trim"},
+        {"'<|end_header_id|>\\n\\n'", "'<|end_header_id|>\\n'"}, // one newline fewer
+        {"'<|end_header_id|>\\n\\n'", "'<|end_header_id|>\\n\\r'"},
+    };
+    for (int nl = NL_ESCAPE; nl <= NL_MIXED; nl++) {
+        rms_chat_template ct;
+        rms_err err;
+        for (size_t i = 0; i < sizeof tulu_edits / sizeof tulu_edits[0]; i++) {
+            const rms_status st = load_auto(edited(TULU_SRC, tulu_edits[i][0], tulu_edits[i][1]),
+                                            (enum newline_spelling)nl, &ct, &err);
+            if (st != RMS_ERR_UNSUPPORTED) fprintf(stderr, "  tulu edit %zu, spelling %d accepted\n", i, nl);
+            CHECK_EQ_INT(st, RMS_ERR_UNSUPPORTED);
+        }
+        for (size_t i = 0; i < sizeof llama3_edits / sizeof llama3_edits[0]; i++) {
+            const rms_status st = load_auto(edited(LLAMA3_SRC, llama3_edits[i][0], llama3_edits[i][1]),
+                                            (enum newline_spelling)nl, &ct, &err);
+            if (st != RMS_ERR_UNSUPPORTED) fprintf(stderr, "  llama3 edit %zu, spelling %d accepted\n", i, nl);
+            CHECK_EQ_INT(st, RMS_ERR_UNSUPPORTED);
+        }
+    }
 }
 
 static void test_conversations_need_string_roles_and_contents(void) {
@@ -119,6 +240,9 @@ int main(void) {
     RUN(test_llama3_renders_bos_headers_and_trimmed_contents);
     RUN(test_python_strip_removes_unicode_whitespace_but_not_zero_width_space);
     RUN(test_auto_recognises_templates_and_names_the_options_otherwise);
+    RUN(test_auto_picks_tulu_with_real_newlines_in_its_literals_as_the_released_file_has_them);
+    RUN(test_auto_picks_llama3_in_either_newline_spelling);
+    RUN(test_auto_refuses_a_template_one_character_away_in_either_spelling);
     RUN(test_conversations_need_string_roles_and_contents);
     RUN(test_json_strings_decode_escapes_nul_and_surrogate_pairs);
     return check_summary();

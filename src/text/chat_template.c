@@ -9,7 +9,11 @@
 
 #define PATH_LEN 4096
 
-/* The Jinja sources these renderers reproduce, as they appear in tokenizer_config.json. */
+/* The Jinja sources these renderers reproduce, each newline inside their string literals written as the
+ * 2-character escape \n. A tokenizer_config.json may hold either that escape or a real newline there: the
+ * released Llama-3.1-Tulu-3 files (open-instruct writes the template in ordinary Python strings) and Meta's
+ * Llama 3 file have real newlines, other copies the escape. Jinja reads a string literal's escape \n as a
+ * newline, so both spellings render the same: `auto` accepts both (same_template), from this one copy. */
 static const char *const TULU_TEMPLATE =
     "{% for message in messages %}{% if message['role'] == 'system' %}{{ '<|system|>\\n' + message['content'] + "
     "'\\n' }}{% elif message['role'] == 'user' %}{{ '<|user|>\\n' + message['content'] + '\\n' }}{% elif "
@@ -17,17 +21,32 @@ static const char *const TULU_TEMPLATE =
     "eos_token + '\\n' }}{% else %}{{ '<|assistant|>\\n'  + message['content'] + eos_token }}{% endif %}{% endif "
     "%}{% if loop.last and add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}{% endfor %}";
 
-/* Meta's file has real newlines inside the Jinja string literals; both spellings render the same. */
 static const char *const LLAMA3_TEMPLATE =
-    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
-    "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + "
-    "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% "
-    "endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
-static const char *const LLAMA3_TEMPLATE_ESCAPED =
     "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
     "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + "
     "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% "
     "endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}";
+
+/* Whether the chat_template `cand` is the stored source `src`, where each escape \n of src (all of them
+ * are inside Jinja string literals) may also be a real newline in cand; every other character must be the
+ * same. Decided escape by escape, so a mix of both spellings (which Jinja also reads alike) is accepted. */
+static int same_template(const char *cand, const char *src) {
+    while (*src) {
+        if (src[0] == '\\' && src[1] == 'n' && cand[0] == '\n') {
+            cand++;
+            src += 2;
+        } else if (src[0] == '\\' && src[1] != '\0') { // any other escape, e.g. \\ before an n, as it is
+            if (cand[0] != src[0] || cand[1] != src[1]) return 0;
+            cand += 2;
+            src += 2;
+        } else {
+            if (*cand != *src) return 0;
+            cand++;
+            src++;
+        }
+    }
+    return *cand == '\0';
+}
 
 const char *rms_template_name(rms_template_kind k) { return k == RMS_TEMPLATE_LLAMA3 ? "llama3" : "tulu"; }
 
@@ -93,10 +112,9 @@ rms_status rms_chat_template_load(rms_chat_template *ct, const char *dir, const 
             ct->kind = RMS_TEMPLATE_LLAMA3;
         } else if (strcmp(name, "auto") == 0) {
             const cJSON *tpl = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
-            if (cJSON_IsString(tpl) && strcmp(tpl->valuestring, TULU_TEMPLATE) == 0)
+            if (cJSON_IsString(tpl) && same_template(tpl->valuestring, TULU_TEMPLATE))
                 ct->kind = RMS_TEMPLATE_TULU;
-            else if (cJSON_IsString(tpl) && (strcmp(tpl->valuestring, LLAMA3_TEMPLATE) == 0 ||
-                                             strcmp(tpl->valuestring, LLAMA3_TEMPLATE_ESCAPED) == 0))
+            else if (cJSON_IsString(tpl) && same_template(tpl->valuestring, LLAMA3_TEMPLATE))
                 ct->kind = RMS_TEMPLATE_LLAMA3;
             else
                 st = rms_fail(err, RMS_ERR_UNSUPPORTED,

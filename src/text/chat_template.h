@@ -6,8 +6,9 @@
  *   llama3  Llama 3: "{bos}" before the first message, then per message
  *           "<|start_header_id|>{role}<|end_header_id|>\n\n{content|trim}<|eot_id|>" (trim = Python str.strip()).
  *
- * `auto` recognises the template by the exact chat_template string of tokenizer_config.json. bos/eos
- * come from tokenizer_config.json (a string or an {"content": ...} object).
+ * `auto` recognises the template by the exact chat_template string of tokenizer_config.json, where a
+ * newline inside a Jinja string literal may be spelled as the escape \n or as a real newline (both render
+ * the same). bos/eos come from tokenizer_config.json (a string or an {"content": ...} object).
  *
  * Ownership: rms_chat_template is a plain value; the rendered text goes into a caller-owned rms_text.
  */

