@@ -242,9 +242,7 @@ typedef struct mpi_executor {
     int n_flights;
     int *in_flight;           // (replicas)
     float *scores; size_t scores_cap; // (n_seqs) of the batch just collected
-    int64_t hdr[HDR_LEN];     // result header being received
-    MPI_Request hdr_req;
-    int hdr_posted;
+    int64_t hdr[HDR_LEN];     // the last result header received
     double wait_s;
 } mpi_executor;
 
@@ -282,12 +280,9 @@ static rms_status root_submit(void *self, const rms_batch_work *w, rms_err *err)
 
 /* Waits for the next result header from any last stage into x->hdr. */
 static rms_status root_next_header(mpi_executor *x, MPI_Status *status, rms_err *err) {
-    if (!x->hdr_posted)
-        MPI_CHECK(MPI_Irecv(x->hdr, HDR_LEN, MPI_INT64_T, MPI_ANY_SOURCE, TAG_RESULT, x->comm, &x->hdr_req), "Irecv");
-    x->hdr_posted = 1;
-    rms_status st = wait_one(&x->hdr_req, status, &x->wait_s, err);
-    x->hdr_posted = 0;
-    return st;
+    MPI_Request req;
+    MPI_CHECK(MPI_Irecv(x->hdr, HDR_LEN, MPI_INT64_T, MPI_ANY_SOURCE, TAG_RESULT, x->comm, &req), "Irecv");
+    return wait_one(&req, status, &x->wait_s, err);
 }
 
 static rms_status root_collect(void *self, int64_t *batch, const float **scores, rms_err *err) {

@@ -1,4 +1,4 @@
-/* score_job.c — options, files, plan and progress of `rmscore score` (see score_job.h). */
+/* score_job.c — files, plan, batches and progress of `rmscore score` (see score_job.h). */
 #define _GNU_SOURCE
 #include "src/job/score_job.h"
 
