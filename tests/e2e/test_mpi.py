@@ -131,6 +131,44 @@ def main():
                 record("np=%d stages=%d records its layout" % (np_, stages),
                        int(at["stages"]) == stages and int(at["replicas"]) == (np_ - 1) // stages)
 
+    # options under MPI: rank 0 alone reads argv and the run config and broadcasts them
+    cfg_dir, elsewhere = os.path.join(wd, "cfg-rank0"), os.path.join(wd, "cfg-others")
+    os.makedirs(cfg_dir)
+    os.makedirs(elsewhere)
+    cfg_out = os.path.join(wd, "from-config.h5")
+    with open(os.path.join(cfg_dir, "run.json"), "w") as f:
+        json.dump({"model": model, "data": pairs, "out": cfg_out, "stages": 2, "microbatch_tokens": 1500,
+                   "quiet": True}, f)
+    # MPMD launch: rank 0 runs where run.json is, ranks 1-2 where it is not (as when only one node can read it)
+    cmd = [MPIEXEC, "--oversubscribe", "-np", "1", "-wdir", cfg_dir, rms, "score", "--config", "run.json", ":",
+           "-np", "2", "-wdir", elsewhere, rms, "score", "--config", "run.json"]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, env=mpi_env(), timeout=120)
+        ok, detail = same_scores(read_scores(cfg_out), ref) if p.returncode == 0 else (False, p.stderr[-600:])
+    except subprocess.TimeoutExpired:
+        ok, detail = False, "hung for 120 s"
+    record("a run config only rank 0 can read: the 3-rank job runs on rank 0's options (scores as single)", ok, detail)
+    for label, args, want_rc, want in [
+            ("a missing run config", ["--config", os.path.join(wd, "no-such.json")], 1, "no-such.json"),
+            ("a usage error", ["--model", model, "--data", pairs], 2, "--out"),
+            ("a bad run-config value", ["--config", os.path.join(cfg_dir, "bad.json")], 2, "--stages")]:
+        if label.startswith("a bad"):
+            with open(os.path.join(cfg_dir, "bad.json"), "w") as f:
+                json.dump({"model": model, "data": pairs, "out": os.path.join(wd, "bad.h5"), "stages": 0}, f)
+        try:
+            p, dt = mpirun(3, [rms, "score"] + args, timeout=60)
+        except subprocess.TimeoutExpired:
+            record("np=3: %s ends every rank" % label, False, "hung for 60 s")
+            continue
+        errs = [l for l in p.stderr.splitlines() if l.startswith("rmscore: error:")]
+        record("np=3: %s ends every rank with exit status %d and one error line from rank 0 (%.1f s)" % (
+            label, want_rc, dt), p.returncode == want_rc and len(errs) == 1 and want in errs[0] and dt < 30,
+            "rc %d, errors %s" % (p.returncode, errs))
+    p, _ = mpirun(3, [rms, "score", "--help"])
+    record("np=3: score --help prints the usage once and exits 0",
+           p.returncode == 0 and p.stdout.count("usage: [mpirun") == 1 and "--layer-split" in p.stdout,
+           "rc %d, %d usage lines" % (p.returncode, p.stdout.count("usage: [mpirun")))
+
     # a stage's memory is its slice
     big = os.path.join(wd, "model-big")
     run([rms, "make-test-model", "--out", big, "--hidden", "512", "--intermediate", "4096", "--layers", "16",
