@@ -44,9 +44,9 @@ static void usage_main(FILE *out) {
     fputs("\n"
           "Run 'rmscore <command> --help' for the options of a command.\n"
           "Exit status: 0 done, 1 error, 2 usage, 3 interrupted (score: rerun the same command to resume).\n"
-          "Environment: RMSCORE_BLAS_CORE=auto|keep|<OpenBLAS core> (default auto: pick the fastest\n"
-          "OpenBLAS kernels this CPU supports when the library's own detection falls short and\n"
-          "OPENBLAS_CORETYPE is not set).\n", out);
+          "Environment: RMSCORE_BLAS_CORE=auto|keep|<OpenBLAS core> (unset: pick the fastest OpenBLAS\n"
+          "kernels this CPU supports when the library's own detection falls short, unless OPENBLAS_CORETYPE\n"
+          "is set; auto: even then; keep: never; a core name: that one).\n", out);
 }
 
 /* Prints what a command's final status calls for and returns the exit status. */

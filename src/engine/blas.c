@@ -49,7 +49,8 @@ int rms_blas_core_plan(const char *policy, const char *env_core, int already_res
         *core_out = policy;
         return 1;
     }
-    if (env_core && *env_core) return 0; // auto never overrides a core type the environment chose
+    const int explicit_auto = policy && strcasecmp(policy, "auto") == 0;
+    if (!explicit_auto && env_core && *env_core) return 0; // the environment chose a core: keep it
     const char *best = rms_blas_best_core_for_cpu();
     if (!best) return 0;
     if (rms_blas_core_rank(rms_blas_corename()) >= rms_blas_core_rank(best)) return 0;

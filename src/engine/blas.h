@@ -18,10 +18,10 @@ const char *rms_blas_corename(void);
 const char *rms_blas_best_core_for_cpu(void);
 
 /* Decides whether the process should restart with OPENBLAS_CORETYPE=<*core_out>.
- * policy: value of $RMSCORE_BLAS_CORE: NULL/"" or "auto" = upgrade when the loaded core is weaker
- * than what the CPU supports, unless the environment already chose one (env_core: the user's
- * $OPENBLAS_CORETYPE, NULL if unset: some sites set it on purpose where other kernels are wrong);
- * "keep" = never; any other string = force that core type.
+ * policy: value of $RMSCORE_BLAS_CORE. NULL or "" (the default): upgrade when the loaded core is weaker
+ * than what the CPU supports, unless the environment chose a core (env_core: the user's or the site's
+ * $OPENBLAS_CORETYPE, NULL if unset; some sites set it on purpose where other kernels are wrong);
+ * "auto": upgrade whatever the environment chose; "keep": never; any other string: force that core.
  * already_restarted: whether this process is the result of such a restart (no loops).
  * Returns 1 and sets *core_out if a restart is wanted, else 0. */
 int rms_blas_core_plan(const char *policy, const char *env_core, int already_restarted, const char **core_out);
