@@ -410,12 +410,9 @@ static rms_status check_shards_exist(const st_checkpoint *ck, rms_err *err) {
 }
 
 static rms_status open_index(st_checkpoint *ck, const char *path, rms_err *err) {
-    char *text = NULL;
-    rms_status st = rms_read_text_file(path, &text, NULL, err);
+    cJSON *root;
+    rms_status st = rms_read_json_file(path, &root, err);
     if (st != RMS_OK) return st;
-    cJSON *root = cJSON_Parse(text);
-    free(text);
-    if (!root) return rms_fail(err, RMS_ERR_FORMAT, "%s: not valid JSON", path);
     st = index_entries(ck, root, err);
     cJSON_Delete(root);
     if (st == RMS_OK) st = check_shards_exist(ck, err);

@@ -33,3 +33,12 @@ rms_status rms_read_text_file(const char *path, char **out, size_t *len, rms_err
     if (len) *len = n;
     return RMS_OK;
 }
+
+rms_status rms_read_json_file(const char *path, cJSON **out, rms_err *err) {
+    char *text;
+    rms_status st = rms_read_text_file(path, &text, NULL, err);
+    if (st != RMS_OK) return st;
+    *out = cJSON_Parse(text);
+    free(text);
+    return *out ? RMS_OK : rms_fail(err, RMS_ERR_FORMAT, "%s: not valid JSON", path);
+}

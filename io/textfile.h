@@ -1,8 +1,9 @@
-/* textfile.h — reading a whole (small) text file, e.g. config.json, tokenizer.json, an index.
- * The returned buffer is NUL-terminated and owned by the caller (free()). */
+/* textfile.h — reading a whole (small) text file, e.g. config.json, tokenizer.json, an index, as text
+ * or as parsed JSON. The returned buffer (free()) or cJSON tree (cJSON_Delete) is owned by the caller. */
 #ifndef RMS_TEXTFILE_H
 #define RMS_TEXTFILE_H
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 
 #include "src/base/status.h"
@@ -10,5 +11,9 @@
 /* Reads all of path into *out (*len bytes, not counting the added NUL; len may be NULL).
  * Errors: RMS_ERR_IO ("<path>: cannot open: ..."), RMS_ERR_NOMEM. */
 rms_status rms_read_text_file(const char *path, char **out, size_t *len, rms_err *err);
+
+/* Reads path and parses it as JSON into *out (free with cJSON_Delete). Errors: those of
+ * rms_read_text_file, RMS_ERR_FORMAT ("<path>: not valid JSON"). */
+rms_status rms_read_json_file(const char *path, cJSON **out, rms_err *err);
 
 #endif

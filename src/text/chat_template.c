@@ -98,12 +98,9 @@ rms_status rms_chat_template_load(rms_chat_template *ct, const char *dir, const 
     memset(ct, 0, sizeof *ct);
     char path[PATH_LEN];
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-    char *text;
-    rms_status st = rms_read_text_file(path, &text, NULL, err);
+    cJSON *cfg;
+    rms_status st = rms_read_json_file(path, &cfg, err);
     if (st != RMS_OK) return st;
-    cJSON *cfg = cJSON_Parse(text);
-    free(text);
-    if (!cfg) return rms_fail(err, RMS_ERR_FORMAT, "%s is not valid JSON", path);
     if ((st = special_token(cfg, "bos_token", ct->bos, path, err)) == RMS_OK &&
         (st = special_token(cfg, "eos_token", ct->eos, path, err)) == RMS_OK) {
         if (strcmp(name, "tulu") == 0) {

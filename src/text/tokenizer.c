@@ -405,12 +405,9 @@ rms_status rms_tokenizer_load(rms_tokenizer **out, const char *dir, rms_err *err
     *out = NULL;
     char path[PATH_LEN];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    char *text;
-    rms_status st = rms_read_text_file(path, &text, NULL, err);
+    cJSON *root;
+    rms_status st = rms_read_json_file(path, &root, err);
     if (st != RMS_OK) return st;
-    cJSON *root = cJSON_Parse(text);
-    free(text);
-    if (!root) return rms_fail(err, RMS_ERR_FORMAT, "%s is not valid JSON", path);
     rms_tokenizer *t = calloc(1, sizeof *t);
     if (!t) {
         cJSON_Delete(root);
