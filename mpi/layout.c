@@ -1,11 +1,11 @@
 #include "mpi/layout.h"
 
 rms_status rms_layout_make(int size, int stages, rms_layout *out, rms_err *err) {
-    if (stages < 1) return rms_fail(err, RMS_ERR_ARG, "--stages must be at least 1");
-    if (size < 2) return rms_fail(err, RMS_ERR_ARG, "an MPI job needs a root and at least one worker rank");
+    if (stages < 1) return rms_fail(err, RMS_ERR_USAGE, "--stages must be at least 1");
+    if (size < 2) return rms_fail(err, RMS_ERR_USAGE, "an MPI job needs a root and at least one worker rank");
     const int workers = size - 1;
     if (workers % stages != 0)
-        return rms_fail(err, RMS_ERR_ARG,
+        return rms_fail(err, RMS_ERR_USAGE,
                         "%d ranks = 1 root + %d workers, which is not a multiple of --stages %d; use -np %d or -np %d",
                         size, workers, stages, 1 + stages * (workers / stages > 0 ? workers / stages : 1),
                         1 + stages * (workers / stages + 1));
@@ -34,18 +34,18 @@ rms_role rms_layout_role(const rms_layout *l, int rank) {
 rms_status rms_layout_stage_layers(int64_t n_layers, int stages, const int64_t *split, int64_t n_split, int stage,
                                    int64_t *l0, int64_t *l1, rms_err *err) {
     if (stages > n_layers)
-        return rms_fail(err, RMS_ERR_ARG, "--stages %d is more than the model's %lld layers", stages, (long long)n_layers);
+        return rms_fail(err, RMS_ERR_USAGE, "--stages %d is more than the model's %lld layers", stages, (long long)n_layers);
     if (split && n_split) {
         if (n_split != stages)
-            return rms_fail(err, RMS_ERR_ARG, "the layer split has %lld entries for %d stages", (long long)n_split, stages);
+            return rms_fail(err, RMS_ERR_USAGE, "the layer split has %lld entries for %d stages", (long long)n_split, stages);
         int64_t sum = 0, start = 0;
         for (int s = 0; s < stages; s++) {
-            if (split[s] < 1) return rms_fail(err, RMS_ERR_ARG, "the layer split gives stage %d no layers", s);
+            if (split[s] < 1) return rms_fail(err, RMS_ERR_USAGE, "the layer split gives stage %d no layers", s);
             if (s == stage) start = sum;
             sum += split[s];
         }
         if (sum != n_layers)
-            return rms_fail(err, RMS_ERR_ARG, "the layer split sums to %lld layers, the model has %lld", (long long)sum,
+            return rms_fail(err, RMS_ERR_USAGE, "the layer split sums to %lld layers, the model has %lld", (long long)sum,
                             (long long)n_layers);
         *l0 = start;
         *l1 = start + split[stage];

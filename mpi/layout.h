@@ -1,4 +1,5 @@
-/* layout.h — who does what in an MPI scoring job: pure functions, no MPI calls (unit-tested).
+/* layout.h — who does what in an MPI scoring job: pure functions, no MPI calls (unit-tested). A layout
+ * that does not fit the launch or the model is the user's to fix: RMS_ERR_USAGE (exit status 2).
  *
  * Rank 0 is the root (reads the dataset, schedules, writes results; it does not compute). Ranks
  * 1..size-1 are workers forming R replicas of P stages: worker w = rank - 1 is stage w % P of replica

@@ -26,10 +26,10 @@ static void test_workers_form_replicas_of_consecutive_stages(void) {
 static void test_worker_counts_that_do_not_divide_by_the_stages_are_refused(void) {
     rms_layout l;
     rms_err err;
-    CHECK_EQ_INT(rms_layout_make(4, 2, &l, &err), RMS_ERR_ARG);
+    CHECK_EQ_INT(rms_layout_make(4, 2, &l, &err), RMS_ERR_USAGE);
     CHECK_CONTAINS(err.msg, "-np 3");
     CHECK_CONTAINS(err.msg, "-np 5");
-    CHECK_EQ_INT(rms_layout_make(1, 1, &l, &err), RMS_ERR_ARG);
+    CHECK_EQ_INT(rms_layout_make(1, 1, &l, &err), RMS_ERR_USAGE);
     CHECK_EQ_INT(rms_layout_make(5, 4, &l, &err), RMS_OK);
     CHECK_EQ_INT(l.replicas, 1);
 }
@@ -47,7 +47,7 @@ static void test_balanced_split_gives_the_first_stages_the_extra_layers(void) {
     CHECK_EQ_INT(covered, 33);
     CHECK_EQ_INT(rms_layout_stage_layers(32, 1, NULL, 0, 0, &l0, &l1, &err), RMS_OK);
     CHECK(l0 == 0 && l1 == 32);
-    CHECK_EQ_INT(rms_layout_stage_layers(2, 3, NULL, 0, 0, &l0, &l1, &err), RMS_ERR_ARG);
+    CHECK_EQ_INT(rms_layout_stage_layers(2, 3, NULL, 0, 0, &l0, &l1, &err), RMS_ERR_USAGE);
 }
 
 static void test_an_explicit_split_is_used_as_given_and_checked(void) {
@@ -57,9 +57,9 @@ static void test_an_explicit_split_is_used_as_given_and_checked(void) {
     CHECK_EQ_INT(rms_layout_stage_layers(32, 3, split, 3, 1, &l0, &l1, &err), RMS_OK);
     CHECK(l0 == 6 && l1 == 20);
     const int64_t short_split[3] = {6, 14, 11};
-    CHECK_EQ_INT(rms_layout_stage_layers(32, 3, short_split, 3, 0, &l0, &l1, &err), RMS_ERR_ARG);
+    CHECK_EQ_INT(rms_layout_stage_layers(32, 3, short_split, 3, 0, &l0, &l1, &err), RMS_ERR_USAGE);
     CHECK_CONTAINS(err.msg, "sums to 31");
-    CHECK_EQ_INT(rms_layout_stage_layers(32, 2, split, 3, 0, &l0, &l1, &err), RMS_ERR_ARG);
+    CHECK_EQ_INT(rms_layout_stage_layers(32, 2, split, 3, 0, &l0, &l1, &err), RMS_ERR_USAGE);
 }
 
 int main(void) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mpi/layout.h"
 #include "mpi/pipeline.h"
 #include "src/base/status.h"
 #include "src/cli/commands.h"
@@ -106,6 +107,8 @@ static int run_score(int argc, char **argv) {
     rms_status st = RMS_OK;
     if (rank == 0) {
         st = rms_score_opts_parse(argc, argv, &o, &err);
+        rms_layout layout; // does the launch fit the stages? (checked here so that every rank exits alike)
+        if (st == RMS_OK && size > 1) st = rms_layout_make(size, (int)o.stages, &layout, &err);
         if (st == RMS_OK && provided < MPI_THREAD_FUNNELED)
             st = rms_fail(&err, RMS_ERR_UNSUPPORTED, "the MPI library provides no MPI_THREAD_FUNNELED support");
     }

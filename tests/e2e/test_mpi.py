@@ -151,7 +151,10 @@ def main():
     for label, args, want_rc, want in [
             ("a missing run config", ["--config", os.path.join(wd, "no-such.json")], 1, "no-such.json"),
             ("a usage error", ["--model", model, "--data", pairs], 2, "--out"),
-            ("a bad run-config value", ["--config", os.path.join(cfg_dir, "bad.json")], 2, "--stages")]:
+            ("a bad run-config value", ["--config", os.path.join(cfg_dir, "bad.json")], 2, "--stages"),
+            ("a rank count that does not fit --stages", ["--model", model, "--data", pairs, "--out",
+                                                         os.path.join(wd, "unfit.h5"), "--stages", "3"], 2,
+             "not a multiple of --stages 3")]:
         if label.startswith("a bad"):
             with open(os.path.join(cfg_dir, "bad.json"), "w") as f:
                 json.dump({"model": model, "data": pairs, "out": os.path.join(wd, "bad.h5"), "stages": 0}, f)
