@@ -139,6 +139,29 @@ static void test_attention_is_causal_across_query_blocks(void) {
     check_attention(300, 2, 1, 16); // 128-row query blocks: 3 blocks, the last partial
 }
 
+/* rms_attention_last against the last row of the naive full attention. */
+static void check_attention_last(int64_t n, int64_t heads, int64_t kv, int64_t hd) {
+    float *q = rand_floats(n * heads * hd, 2.0f, 4), *k = rand_floats(n * kv * hd, 2.0f, 5);
+    float *v = rand_floats(n * kv * hd, 1.0f, 6);
+    float *ref = malloc((size_t)(n * heads * hd) * sizeof *ref), *out = malloc((size_t)(heads * hd) * sizeof *out);
+    float *scratch = malloc((size_t)n * sizeof *scratch);
+    rms_attention_naive(ref, q, k, v, n, heads, kv, hd);
+    rms_attention_last(out, q + (n - 1) * heads * hd, k, v, n, heads, kv, hd, scratch);
+    const double d = max_abs_diff(out, ref + (n - 1) * heads * hd, heads * hd);
+    if (d >= 2e-5) fprintf(stderr, "  attention_last n=%lld: max diff %g\n", (long long)n, d);
+    CHECK(d < 2e-5);
+    // and it is the last row: the row before differs
+    CHECK(max_abs_diff(out, ref + (n > 1 ? n - 2 : 0) * heads * hd, heads * hd) > 1e-3 || n == 1);
+    free(q); free(k); free(v); free(ref); free(out); free(scratch);
+}
+
+static void test_last_token_attention_is_the_last_row_of_full_attention(void) {
+    check_attention_last(1, 2, 1, 4);
+    check_attention_last(7, 4, 2, 8);
+    check_attention_last(7, 4, 4, 8);
+    check_attention_last(300, 4, 1, 16);
+}
+
 static void test_attention_first_token_sees_only_itself(void) {
     float q[2 * 4], k[2 * 4], v[2 * 4], out[2 * 4];
     for (int i = 0; i < 8; i++) { q[i] = (float)i; k[i] = (float)(8 - i); v[i] = (float)(i * i); }
@@ -165,6 +188,7 @@ int main(void) {
     RUN(test_rope_rotates_halves_not_interleaved_pairs);
     RUN(test_attention_matches_naive_for_gqa_mha_and_mqa);
     RUN(test_attention_is_causal_across_query_blocks);
+    RUN(test_last_token_attention_is_the_last_row_of_full_attention);
     RUN(test_attention_first_token_sees_only_itself);
     RUN(test_silu_mul_matches_definition);
     return check_summary();

@@ -23,6 +23,8 @@ void rms_workspace_free(rms_workspace *ws) {
     free(ws->attn);
     free(ws->gate);
     free(ws->up);
+    free(ws->last_h);
+    free(ws->last_x);
     free(ws->wblock);
     free(ws->attn_scratch);
     free(ws->rope_cos);
@@ -52,9 +54,9 @@ static int grow(float **buf, int64_t n) {
     return *buf != NULL;
 }
 
-rms_status rms_workspace_reserve(rms_workspace *ws, const rms_model *m, int64_t n_tokens, int64_t max_seq,
-                                 rms_err *err) {
+rms_status rms_workspace_reserve(rms_workspace *ws, const rms_model *m, const rms_batch *b, rms_err *err) {
     const rms_config *c = &m->config;
+    const int64_t n_tokens = rms_batch_tokens(b), max_seq = rms_batch_max_seq(b);
     const int64_t q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim;
     if (n_tokens > ws->cap_tokens) {
         if (!grow(&ws->xn, n_tokens * c->hidden_size) || !grow(&ws->q, n_tokens * q_dim) ||
@@ -63,6 +65,10 @@ rms_status rms_workspace_reserve(rms_workspace *ws, const rms_model *m, int64_t 
             !grow(&ws->up, n_tokens * c->intermediate_size))
             goto oom;
         ws->cap_tokens = n_tokens;
+    }
+    if (b->n_seqs > ws->cap_seqs) {
+        if (!grow(&ws->last_h, b->n_seqs * c->hidden_size) || !grow(&ws->last_x, b->n_seqs * c->hidden_size)) goto oom;
+        ws->cap_seqs = b->n_seqs;
     }
     if (!ws->wblock && !grow(&ws->wblock, max_linear_scratch(m))) goto oom;
     if (max_seq > ws->cap_seq) {
@@ -151,6 +157,51 @@ static void decoder_layer(const rms_model *m, const rms_layer *L, rms_workspace 
     rms_add(hidden, ws->xn, n * h);
 }
 
+/* The model's last LlamaDecoderLayer, for the score head: K/V of every token, everything else only for each
+ * sequence's last token; hidden's last rows are updated in place, the other rows are not needed any more. */
+static void last_decoder_layer(const rms_model *m, const rms_layer *L, rms_workspace *ws, const rms_batch *b,
+                               float *hidden) {
+    const rms_config *c = &m->config;
+    const int64_t n = rms_batch_tokens(b), h = c->hidden_size, ns = b->n_seqs;
+    const int64_t q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim;
+    const int rb = ws->round_bf16;
+
+    // residual = hidden; hidden = self.input_layernorm(hidden)   (every row: keys and values need it)
+    rms_rmsnorm(ws->xn, hidden, L->input_layernorm, n, h, c->rms_norm_eps); // (n, hidden)
+
+    // key/value states of every token (n, kv_heads, head_dim); the query of each last token (ns, heads, head_dim)
+    rms_linear(ws->k, ws->xn, n, &L->k_proj, ws->wblock, rb); // rounds xn in place if rb
+    rms_linear(ws->v, ws->xn, n, &L->v_proj, ws->wblock, 0);
+    for (int64_t s = 0; s < ns; s++) {
+        memcpy(ws->last_h + s * h, hidden + (b->offsets[s + 1] - 1) * h, (size_t)h * sizeof(float));
+        memcpy(ws->last_x + s * h, ws->xn + (b->offsets[s + 1] - 1) * h, (size_t)h * sizeof(float));
+    }
+    rms_linear(ws->q, ws->last_x, ns, &L->q_proj, ws->wblock, 0); // (ns, q_dim)
+
+    // apply_rotary_pos_emb (keys at 0..len-1, the query at len-1), then the last token's attention
+    for (int64_t s = 0; s < ns; s++) {
+        const int64_t t0 = b->offsets[s], len = b->offsets[s + 1] - t0;
+        rms_rope_apply(ws->k + t0 * kv_dim, len, c->n_kv_heads, c->head_dim, 0, ws->rope_cos, ws->rope_sin);
+        rms_rope_apply(ws->q + s * q_dim, 1, c->n_heads, c->head_dim, len - 1, ws->rope_cos, ws->rope_sin);
+        rms_attention_last(ws->attn + s * q_dim, ws->q + s * q_dim, ws->k + t0 * kv_dim, ws->v + t0 * kv_dim, len,
+                           c->n_heads, c->n_kv_heads, c->head_dim, ws->attn_scratch);
+    }
+
+    // hidden = residual + self.o_proj(attn_output)   (last rows only from here on)
+    rms_linear(ws->last_x, ws->attn, ns, &L->o_proj, ws->wblock, rb); // (ns, hidden)
+    rms_add(ws->last_h, ws->last_x, ns * h);
+
+    // residual = hidden; hidden = residual + down_proj(act_fn(gate_proj(x)) * up_proj(x)), x = post norm
+    rms_rmsnorm(ws->last_x, ws->last_h, L->post_attention_layernorm, ns, h, c->rms_norm_eps);
+    rms_linear(ws->gate, ws->last_x, ns, &L->gate_proj, ws->wblock, rb); // (ns, intermediate)
+    rms_linear(ws->up, ws->last_x, ns, &L->up_proj, ws->wblock, 0);      // (ns, intermediate)
+    rms_silu_mul(ws->gate, ws->up, ns * c->intermediate_size);
+    rms_linear(ws->last_x, ws->gate, ns, &L->down_proj, ws->wblock, rb); // (ns, hidden)
+    rms_add(ws->last_h, ws->last_x, ns * h);
+    for (int64_t s = 0; s < ns; s++)
+        memcpy(hidden + (b->offsets[s + 1] - 1) * h, ws->last_h + s * h, (size_t)h * sizeof(float));
+}
+
 rms_status rms_forward_layers(const rms_model *m, rms_workspace *ws, int64_t l0, int64_t l1, const rms_batch *b,
                               float *hidden, rms_err *err) {
     if (l0 < m->layer_begin || l1 > m->layer_end || l0 > l1)
@@ -158,8 +209,12 @@ rms_status rms_forward_layers(const rms_model *m, rms_workspace *ws, int64_t l0,
                         (long long)l0, (long long)l1, (long long)m->layer_begin, (long long)m->layer_end);
     rms_status st = rms_batch_check(b, err);
     if (st != RMS_OK) return st;
-    if ((st = rms_workspace_reserve(ws, m, rms_batch_tokens(b), rms_batch_max_seq(b), err)) != RMS_OK) return st;
-    for (int64_t l = l0; l < l1; l++) decoder_layer(m, &m->layers[l - m->layer_begin], ws, b, hidden);
+    if ((st = rms_workspace_reserve(ws, m, b, err)) != RMS_OK) return st;
+    for (int64_t l = l0; l < l1; l++) {
+        const rms_layer *L = &m->layers[l - m->layer_begin];
+        if (l == m->config.n_layers - 1) last_decoder_layer(m, L, ws, b, hidden);
+        else decoder_layer(m, L, ws, b, hidden);
+    }
     return RMS_OK;
 }
 

@@ -35,6 +35,9 @@ typedef struct rms_workspace {
     float *attn;         // (cap_tokens, n_heads * head_dim)
     float *gate;         // (cap_tokens, intermediate)
     float *up;           // (cap_tokens, intermediate)
+    int64_t cap_seqs;    // the last layer's buffers below hold this many sequences
+    float *last_h;       // (cap_seqs, hidden) each sequence's last hidden row (last layer)
+    float *last_x;       // (cap_seqs, hidden) normed last rows / projection output (last layer)
     float *wblock;       // (max rms_linear_scratch_floats over the model's matrices)
     float *attn_scratch; // (rms_attention_scratch_floats(cap_seq))
     float *rope_cos;     // (cap_seq, head_dim / 2)
@@ -50,9 +53,8 @@ typedef enum rms_compute {
 rms_status rms_compute_parse(const char *s, rms_compute *out, rms_err *err);
 
 void rms_workspace_init(rms_workspace *ws, rms_compute compute);
-/* Grows the buffers to hold a batch of n_tokens whose longest sequence is max_seq tokens. */
-rms_status rms_workspace_reserve(rms_workspace *ws, const rms_model *m, int64_t n_tokens, int64_t max_seq,
-                                 rms_err *err);
+/* Grows the buffers to hold batch b (its tokens, sequences and longest sequence). */
+rms_status rms_workspace_reserve(rms_workspace *ws, const rms_model *m, const rms_batch *b, rms_err *err);
 void rms_workspace_free(rms_workspace *ws);
 
 /* Checks a batch descriptor: offsets start at 0, strictly increase (no empty sequence). */
@@ -64,7 +66,10 @@ int64_t rms_batch_max_seq(const rms_batch *b);
  * RMS_ERR_INPUT error naming the position. */
 rms_status rms_forward_embed(const rms_model *m, const int32_t *ids, int64_t n_tokens, float *hidden, rms_err *err);
 
-/* Runs decoder layers [l0, l1) (absolute indices inside the model's slice) on hidden, in place. */
+/* Runs decoder layers [l0, l1) (absolute indices inside the model's slice) on hidden, in place. The model's
+ * last layer (when it is in [l0, l1)) updates only each sequence's last row, the one the score head reads:
+ * it computes K/V for every token but queries, attention output, MLP and norms for those rows alone; the
+ * other rows of hidden keep what the layer before gave them. */
 rms_status rms_forward_layers(const rms_model *m, rms_workspace *ws, int64_t l0, int64_t l1, const rms_batch *b,
                               float *hidden, rms_err *err);
 

@@ -164,6 +164,23 @@ void rms_attention(float *out, const float *q, const float *k, const float *v, i
     }
 }
 
+void rms_attention_last(float *out, const float *q, const float *k, const float *v, int64_t n, int64_t n_heads,
+                        int64_t n_kv, int64_t head_dim, float *scratch) {
+    RMS_ASSERT(n_kv > 0 && n_heads % n_kv == 0);
+    const int64_t group = n_heads / n_kv, ldk = n_kv * head_dim;
+    const float scale = (float)(1.0 / sqrt((double)head_dim));
+    for (int64_t h = 0; h < n_heads; h++) {
+        const int64_t g = h / group;
+        // scores (n) = scale · K[:, g] · q_h
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)head_dim, scale, k + g * head_dim, (int)ldk,
+                    q + h * head_dim, 1, 0.0f, scratch, 1);
+        softmax_causal_row(scratch, n, n); // the last token sees every key
+        // out_h (head_dim) = V[:, g]ᵀ · p
+        cblas_sgemv(CblasRowMajor, CblasTrans, (int)n, (int)head_dim, 1.0f, v + g * head_dim, (int)ldk, scratch, 1,
+                    0.0f, out + h * head_dim, 1);
+    }
+}
+
 void rms_attention_naive(float *out, const float *q, const float *k, const float *v, int64_t n,
                          int64_t n_heads, int64_t n_kv, int64_t head_dim) {
     const int64_t group = n_heads / n_kv;

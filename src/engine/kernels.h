@@ -60,6 +60,12 @@ void rms_rope_apply(float *x, int64_t n_tok, int64_t n_heads, int64_t head_dim, 
 int64_t rms_attention_scratch_floats(int64_t n);
 void rms_attention(float *out, const float *q, const float *k, const float *v, int64_t n,
                    int64_t n_heads, int64_t n_kv, int64_t head_dim, float *scratch);
+/* Attention of the LAST token of ONE sequence of n tokens only (what the last layer needs for the score):
+ *   q   (n_heads * head_dim) that token's query    k, v (n, n_kv * head_dim)
+ *   out (n_heads * head_dim)                        scratch: n floats
+ * The same as the last row of rms_attention on the sequence, in O(n) instead of O(n²). */
+void rms_attention_last(float *out, const float *q, const float *k, const float *v, int64_t n, int64_t n_heads,
+                        int64_t n_kv, int64_t head_dim, float *scratch);
 void rms_attention_naive(float *out, const float *q, const float *k, const float *v, int64_t n,
                          int64_t n_heads, int64_t n_kv, int64_t head_dim);
 
