@@ -6,27 +6,11 @@
 # Prints PASS/FAIL per check and a final `N passed, M failed`; exits non-zero on any failure.
 set -euo pipefail
 
-if [[ $# -ne 2 ]]; then
-    echo "usage: $0 RMSCORE WORKDIR" >&2
-    exit 2
-fi
-RMSCORE=$(realpath "$1")
-W=$2
-rm -rf "$W"
-mkdir -p "$W"
 PY=/usr/bin/python3
 
-PASSED=0
-FAILED=0
-pass() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
-fail() { echo "FAIL: $1${2:+ -- $2}"; FAILED=$((FAILED + 1)); }
-check() { # check NAME CONDITION-COMMAND... ; detail from $DETAIL
-    local name=$1
-    shift
-    if "$@"; then pass "$name"; else fail "$name" "${DETAIL:-}"; fi
-    DETAIL=
-}
-DETAIL=
+# shellcheck source=tests/e2e/checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
+start_driver "$@"
 
 # run [STDIN-FILE] -- CMD...: sets RC, OUT (file), ERR (file); never aborts the script.
 OUT=$W/last.out
@@ -216,5 +200,4 @@ run "$W/ids2.txt" -- "$RMSCORE" score-ids --model "$W/trunc-single" --threads 2
 check "a truncated model.safetensors: one error line naming model.safetensors" \
     one_line_error model.safetensors
 
-echo "$PASSED passed, $FAILED failed"
-[[ $FAILED -eq 0 ]]
+finish
