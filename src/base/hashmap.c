@@ -41,7 +41,8 @@ static int64_t strmap_find(const rms_strmap *m, uint64_t h, const char *key, siz
     const int64_t mask = m->cap - 1;
     for (int64_t i = (int64_t)(h & (uint64_t)mask);; i = (i + 1) & mask) {
         if (m->hashes[i] == 0) return i;
-        if (m->hashes[i] == h && m->key_len[i] == len && memcmp(m->arena + m->key_off[i], key, len) == 0) return i;
+        if (m->hashes[i] == h && m->key_len[i] == len && (len == 0 || memcmp(m->arena + m->key_off[i], key, len) == 0))
+            return i;
     }
 }
 
@@ -96,7 +97,7 @@ int rms_strmap_put(rms_strmap *m, const char *key, size_t len, int64_t value) {
         m->arena = a;
         m->arena_cap = cap;
     }
-    memcpy(m->arena + m->arena_len, key, len);
+    if (len > 0) memcpy(m->arena + m->arena_len, key, len); // an empty key needs no arena (which may not exist yet)
     m->hashes[i] = h;
     m->key_off[i] = m->arena_len;
     m->key_len[i] = (uint32_t)len;

@@ -148,8 +148,8 @@ static rms_status prepare_stream(row_work *w, FILE *in, rms_pairs_writer *pw, co
         rms_pair_row row = {0};
         cJSON *root = NULL;
         rms_err row_err;
+        char num[32]; // a bad row's id when it has none: lives until the row is appended
         if (encode_row(w, line, (size_t)len, n, &root, &row, &row_err) != RMS_OK) {
-            char num[32];
             snprintf(num, sizeof num, "%lld", (long long)n);
             const cJSON *id = root ? cJSON_GetObjectItemCaseSensitive(root, "id") : NULL;
             const cJSON *source = root ? cJSON_GetObjectItemCaseSensitive(root, "source") : NULL;
