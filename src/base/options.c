@@ -47,15 +47,6 @@ static void choices_text(const char *choices, char *out, size_t len) {
     out[k] = '\0';
 }
 
-rms_status rms_option_set_int(const rms_opt *o, void *target, int64_t v, rms_err *err) {
-    if (o->type != RMS_OPT_INT) return rms_fail(err, RMS_ERR_USAGE, "%s is not an integer option", o->name);
-    if (v < o->lo || v > o->hi)
-        return rms_fail(err, RMS_ERR_USAGE, "%s: %lld is outside [%lld, %lld]", o->name, (long long)v, (long long)o->lo,
-                        (long long)o->hi);
-    *(int64_t *)field(o, target) = v;
-    return RMS_OK;
-}
-
 static rms_status set_int_list(const rms_opt *o, rms_int_list *list, const char *s, rms_err *err) {
     rms_int_list parsed = {0};
     const char *p = s;
@@ -122,7 +113,7 @@ rms_status rms_option_set(const rms_opt *o, void *target, const char *text, rms_
     return rms_fail(err, RMS_ERR_USAGE, "%s: unknown option type", o->name);
 }
 
-rms_status rms_options_defaults(const rms_command *cmd, void *target, rms_err *err) {
+void rms_options_defaults(const rms_command *cmd, void *target) {
     for (const rms_opt *o = cmd->opts; o && o->name; o++) {
         void *f = field(o, target);
         switch (o->type) {
@@ -134,19 +125,13 @@ rms_status rms_options_defaults(const rms_command *cmd, void *target, rms_err *e
         case RMS_OPT_SHARD: memset(f, 0, sizeof(rms_shard)); break;
         }
         if (o->value) {
-            rms_status st = rms_option_set(o, target, o->value, err);
+            rms_err err;
+            const rms_status st = rms_option_set(o, target, o->value, &err);
             RMS_ASSERT(st == RMS_OK); // a table's own default must parse
         }
     }
     if (cmd->positional == RMS_POS_ONE) ((char *)target + cmd->positional_offset)[0] = '\0';
     if (cmd->positional == RMS_POS_LIST) memset((char *)target + cmd->positional_offset, 0, sizeof(rms_arg_list));
-    return RMS_OK;
-}
-
-const rms_opt *rms_options_lookup(const rms_command *cmd, const char *name) {
-    for (const rms_opt *o = cmd->opts; o && o->name; o++)
-        if (strcmp(o->name, name) == 0) return o;
-    return NULL;
 }
 
 void rms_option_key(const rms_opt *o, char *key, size_t len) {
@@ -180,7 +165,11 @@ static const rms_opt *match(const rms_command *cmd, const char *arg, const char 
     return NULL;
 }
 
-static int is_help(const char *arg) { return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0; }
+int rms_options_want_help(int argc, char **argv, int first) {
+    for (int i = first; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
+    return 0;
+}
 
 static rms_status add_positional(const rms_command *cmd, void *target, const char *arg, rms_err *err) {
     void *f = (char *)target + cmd->positional_offset;
@@ -219,8 +208,7 @@ static rms_status check_required(const rms_command *cmd, void *target, rms_err *
 
 rms_status rms_options_parse_over(const rms_command *cmd, int argc, char **argv, int first, void *target,
                                   rms_err *err) {
-    for (int i = first; i < argc; i++)
-        if (is_help(argv[i])) return RMS_HELP;
+    if (rms_options_want_help(argc, argv, first)) return RMS_HELP;
     for (int i = first; i < argc; i++) {
         const char *arg = argv[i], *value;
         const rms_opt *o = match(cmd, arg, &value);
@@ -249,8 +237,8 @@ rms_status rms_options_parse_over(const rms_command *cmd, int argc, char **argv,
 }
 
 rms_status rms_options_parse(const rms_command *cmd, int argc, char **argv, int first, void *target, rms_err *err) {
-    rms_status st = rms_options_defaults(cmd, target, err);
-    return st == RMS_OK ? rms_options_parse_over(cmd, argc, argv, first, target, err) : st;
+    rms_options_defaults(cmd, target);
+    return rms_options_parse_over(cmd, argc, argv, first, target, err);
 }
 
 const char *rms_options_find(int argc, char **argv, int first, const char *name) {

@@ -83,7 +83,10 @@ typedef struct rms_command {
 } rms_command;
 
 /* Sets every option of the table to its default (`value` parsed, else zero). */
-rms_status rms_options_defaults(const rms_command *cmd, void *target, rms_err *err);
+void rms_options_defaults(const rms_command *cmd, void *target);
+
+/* 1 if -h or --help is among argv[first..argc). */
+int rms_options_want_help(int argc, char **argv, int first);
 
 /* Parses argv[first..argc) into target (defaults are set first). Later options override earlier ones;
  * `--name=value` and `--name value` are both accepted. -h/--help anywhere returns RMS_HELP at once.
@@ -97,16 +100,12 @@ rms_status rms_options_parse_over(const rms_command *cmd, int argc, char **argv,
 /* The value of option `name` in argv[first..argc) (the last one given), or NULL. */
 const char *rms_options_find(int argc, char **argv, int first, const char *name);
 
-/* The option of cmd with this long name ("--model") or this run-config key ("max_tokens"), or NULL. */
-const rms_opt *rms_options_lookup(const rms_command *cmd, const char *name);
+/* The option of cmd whose run-config key is `key` ("max_tokens"), or NULL. */
 const rms_opt *rms_options_lookup_key(const rms_command *cmd, const char *key);
 
 /* Sets one option from its command-line text ("8192", "a|b" choice, "1/4", "8,8,8,8"; flags: "true" or
  * "false"). Errors name the option. */
 rms_status rms_option_set(const rms_opt *o, void *target, const char *text, rms_err *err);
-
-/* Sets an RMS_OPT_INT (or one entry of a list when index >= 0) from an integer value. */
-rms_status rms_option_set_int(const rms_opt *o, void *target, int64_t v, rms_err *err);
 
 /* The run-config key of an option: name without "--", '-' as '_' ("max_tokens"). */
 void rms_option_key(const rms_opt *o, char *key, size_t len);

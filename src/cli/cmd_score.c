@@ -63,14 +63,12 @@ const rms_command RMS_CMD_SCORE = {
 
 rms_status rms_score_opts_parse(int argc, char **argv, rms_score_opts *o, rms_err *err) {
     memset(o, 0, sizeof *o);
-    rms_status st = rms_options_defaults(&RMS_CMD_SCORE, o, err);
+    if (rms_options_want_help(argc, argv, 2)) return RMS_HELP; // even when the config cannot be read
+    rms_options_defaults(&RMS_CMD_SCORE, o);
     // the run config first, then the command line over it (a flag given on both: the command line wins)
     const char *cfg = rms_options_find(argc, argv, 2, "--config");
-    int help = 0;
-    for (int i = 2; i < argc; i++) help |= strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
-    if (help) return RMS_HELP;
-    if (st == RMS_OK && cfg) st = rms_run_config_apply(cfg, &RMS_CMD_SCORE, o, o->config_sha256, err);
-    if (st != RMS_OK) return cfg ? rms_fail_prefix(err, st, "with --config %s", cfg) : st;
+    rms_status st = cfg ? rms_run_config_apply(cfg, &RMS_CMD_SCORE, o, o->config_sha256, err) : RMS_OK;
+    if (st != RMS_OK) return rms_fail_prefix(err, st, "with --config %s", cfg);
     if ((st = rms_options_parse_over(&RMS_CMD_SCORE, argc, argv, 2, o, err)) != RMS_OK) return st;
     if (o->overlong == RMS_OVERLONG_TRUNCATE_LEFT && o->max_tokens <= 0)
         return rms_fail(err, RMS_ERR_USAGE, "score: --overlong truncate-left needs --max-tokens N");

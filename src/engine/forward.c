@@ -3,13 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-rms_status rms_compute_parse(const char *s, rms_compute *out, rms_err *err) {
-    if (strcmp(s, "fp32") == 0) *out = RMS_COMPUTE_FP32;
-    else if (strcmp(s, "bf16") == 0) *out = RMS_COMPUTE_BF16;
-    else return rms_fail(err, RMS_ERR_ARG, "--compute: '%s' is not one of fp32, bf16", s);
-    return RMS_OK;
-}
-
 void rms_workspace_init(rms_workspace *ws, rms_compute compute) {
     memset(ws, 0, sizeof *ws);
     ws->round_bf16 = compute == RMS_COMPUTE_BF16;

@@ -49,8 +49,6 @@ typedef enum rms_compute {
     RMS_COMPUTE_BF16 = 1, // matmul inputs rounded to bf16 (weights as stored), fp32 accumulation
 } rms_compute;
 
-/* Parses "fp32" / "bf16" (the --compute option). */
-rms_status rms_compute_parse(const char *s, rms_compute *out, rms_err *err);
 
 void rms_workspace_init(rms_workspace *ws, rms_compute compute);
 /* Grows the buffers to hold batch b (its tokens, sequences and longest sequence). */
