@@ -1,9 +1,13 @@
-/* bench-sgemm — the machine's cblas_sgemm rate at a Llama model's own matmul shapes.
+/* bench-sgemm — the machine's OpenBLAS cblas_sgemm rate at a Llama model's own matmul shapes, and rmscore's
+ * own kernels (src/engine/gemm.h) on the same shapes.
  *
  * For M = --tokens rows it times y = x · wᵀ for each projection of one decoder layer
- * (q, k, v, o, gate, up, down), prints each shape's GFLOP/s, and last the flop-weighted rate
- * (total flops / total time) as "weighted GFLOP/s: X" — the ceiling rmscore's forward is compared
- * with. Uses the same OpenBLAS kernel selection as rmscore (RMSCORE_BLAS_CORE). */
+ * (q, k, v, o, gate, up, down): OpenBLAS sgemm on fp32 weights, and rms_gemm on bf16 weights (as
+ * checkpoints store them) in fp32 and in bf16 compute. It prints each shape's GFLOP/s, then
+ * "rmscore weighted GFLOP/s: fp32 X, bf16 Y", and last the OpenBLAS flop-weighted rate (total flops /
+ * total time) as "weighted GFLOP/s: X" — the ceiling rmscore's forward is compared with.
+ * OpenBLAS's kernels: RMSCORE_BLAS_CORE (src/engine/blas.h; `auto` = the best core for the CPU, validated
+ * by a self-test); rmscore's: RMSCORE_KERNEL. */
 #include <cblas.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,7 +15,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "src/base/dtype.h"
 #include "src/engine/blas.h"
+#include "src/engine/gemm.h"
+#include "src/engine/parallel.h"
 
 static double now_seconds(void) {
     struct timespec ts;
@@ -50,8 +57,18 @@ int main(int argc, char **argv) {
     if (!x || !w || !y) return fprintf(stderr, "bench-sgemm: out of memory\n"), 1;
     for (size_t i = 0; i < (size_t)m * (size_t)maxdim; i++) x[i] = (float)((i % 13) - 6) * 0.01f;
     for (size_t i = 0; i < (size_t)maxdim * (size_t)maxdim; i++) w[i] = (float)((i % 7) - 3) * 0.01f;
-    printf("OpenBLAS core %s, %ld threads, M = %ld tokens\n", rms_blas_corename(), threads, m);
-    double total_flops = 0.0, total_time = 0.0;
+    // rmscore's own kernels on the same shapes, weights in bf16 as checkpoints store them
+    uint16_t *wb = malloc(sizeof(uint16_t) * (size_t)maxdim * (size_t)maxdim); // (n, k) bf16
+    if (!wb) return fprintf(stderr, "bench-sgemm: out of memory\n"), 1;
+    for (size_t i = 0; i < (size_t)maxdim * (size_t)maxdim; i++) wb[i] = rms_f32_to_bf16(w[i]);
+    rms_err err;
+    rms_gemm_ctx g;
+    rms_gemm_ctx_init(&g);
+    if (rms_engine_start((int)threads, &err) != RMS_OK || rms_gemm_ctx_reserve(&g, m, maxdim, &err) != RMS_OK)
+        return fprintf(stderr, "bench-sgemm: %s\n", err.msg), 1;
+    printf("OpenBLAS core %s, %ld threads, M = %ld tokens; rmscore kernels %s%s\n", rms_blas_corename(), threads, m,
+           rms_kernel_name(rms_gemm_kernel()), rms_gemm_bf16_dot() ? " (+ AVX512_BF16)" : "");
+    double total_flops = 0.0, total_time = 0.0, own_time[2] = {0.0, 0.0};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const long n = shapes[s].n, k = shapes[s].k;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, x, (int)k, w, (int)k, 0.0f,
@@ -67,9 +84,27 @@ int main(int argc, char **argv) {
         const double flops = 2.0 * (double)m * (double)n * (double)k;
         total_flops += flops; // each projection occurs once per layer
         total_time += best;
-        printf("%-10s (%ld x %ld) x (%ld x %ld)^T: %.1f GFLOP/s\n", shapes[s].name, m, k, n, k, flops / best / 1e9);
+        double own[2];
+        for (int bf16 = 0; bf16 < 2; bf16++) {
+            const rms_gemm_b b = {wb, RMS_DTYPE_BF16, n, k, k, 0};
+            rms_gemm(&g, y, n, x, k, m, &b, bf16); // warm-up
+            own[bf16] = 1e30;
+            for (long r = 0; r < reps; r++) {
+                const double t0 = now_seconds();
+                rms_gemm(&g, y, n, x, k, m, &b, bf16);
+                const double t = now_seconds() - t0;
+                own[bf16] = t < own[bf16] ? t : own[bf16];
+            }
+            own_time[bf16] += own[bf16];
+        }
+        printf("%-10s (%ld x %ld) x (%ld x %ld)^T: %.1f GFLOP/s; rmscore fp32 %.1f, bf16 %.1f\n", shapes[s].name, m, k,
+               n, k, flops / best / 1e9, flops / own[0] / 1e9, flops / own[1] / 1e9);
     }
+    printf("rmscore weighted GFLOP/s: fp32 %.1f, bf16 %.1f\n", total_flops / own_time[0] / 1e9,
+           total_flops / own_time[1] / 1e9);
     printf("weighted GFLOP/s: %.1f\n", total_flops / total_time / 1e9);
+    rms_gemm_ctx_free(&g);
+    free(wb);
     free(x);
     free(w);
     free(y);

@@ -12,7 +12,8 @@
 #include "mpi/layout.h"
 #include "src/base/clock.h"
 #include "src/base/memstat.h"
-#include "src/engine/blas.h"
+#include "src/engine/gemm.h"
+#include "src/engine/parallel.h"
 #include "src/engine/forward.h"
 #include "src/engine/model.h"
 #include "src/job/score_job.h"
@@ -446,7 +447,6 @@ rms_status rms_mpi_score(MPI_Comm comm, const rms_score_opts *o, volatile sig_at
     if (st != RMS_OK) return rank == 0 ? st : RMS_ERR_PEER; // every rank has the same options: the root reports
     const rms_role role = rms_layout_role(&l, rank);
     const int64_t threads = worker_threads(comm, o, !role.is_root);
-    rms_blas_set_threads((int)threads);
     rms_score_job job;
     mpi_executor root;
     rms_executor ex;
@@ -461,11 +461,15 @@ rms_status rms_mpi_score(MPI_Comm comm, const rms_score_opts *o, volatile sig_at
     if (role.is_root) {
         st = rms_score_job_open(&job, o, l.stages, l.replicas, err);
         if (st == RMS_OK) st = root_init(&root, comm, &l, &ex, err);
-        if (st == RMS_OK && !o->quiet)
-            fprintf(stderr, "rmscore: score: MPI: %d ranks = root + %d replica(s) x %d stage(s), %lld thread(s) per worker\n",
-                    size, l.replicas, l.stages, (long long)threads);
+        if (st == RMS_OK && !o->quiet) {
+            char engine[192];
+            rms_engine_describe(engine, sizeof engine, o->compute == RMS_COMPUTE_BF16);
+            fprintf(stderr, "rmscore: score: MPI: %d ranks = root + %d replica(s) x %d stage(s), %lld thread(s) per "
+                    "worker, %s\n", size, l.replicas, l.stages, (long long)threads, engine);
+        }
     } else {
-        st = setup_stage(&stage, o, &l, err);
+        st = rms_engine_start((int)threads, err);
+        if (st == RMS_OK) st = setup_stage(&stage, o, &l, err);
     }
     const int failed = agree(comm, rank, st);
     if (failed >= 0) { // the lowest failing rank reports; the others stop quietly

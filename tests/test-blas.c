@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "tests/check.h"
 #include "src/engine/blas.h"
+#include "src/engine/parallel.h"
 
 #include <float.h>
 #include <stdint.h>

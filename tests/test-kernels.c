@@ -26,35 +26,38 @@ static void check_linear(rms_dtype dt, int64_t m, int64_t rows, int64_t cols) {
     const rms_weight w = {.data = wd, .dtype = dt, .rows = rows, .cols = cols};
     float *x = rand_floats(m * cols, 1.0f, 9);
     float *y = malloc((size_t)(m * rows) * sizeof *y), *y_ref = malloc((size_t)(m * rows) * sizeof *y_ref);
-    float *scratch = malloc((size_t)(rms_linear_scratch_floats(&w) + 1) * sizeof *scratch);
+    rms_gemm_ctx g;
+    rms_gemm_ctx_init(&g);
+    rms_err err;
+    CHECK(rms_gemm_ctx_reserve(&g, m, cols, &err) == RMS_OK);
     rms_linear_naive(y_ref, x, m, &w);
-    rms_linear(y, x, m, &w, scratch, 0);
+    rms_linear(&g, y, x, m, &w, 0);
     CHECK(max_abs_diff(y, y_ref, m * rows) < 1e-4 * sqrt((double)cols));
-    free(wf); free(wd); free(x); free(y); free(y_ref); free(scratch);
+    rms_gemm_ctx_free(&g);
+    free(wf); free(wd); free(x); free(y); free(y_ref);
 }
 
 static void test_linear_matches_naive_for_every_weight_dtype(void) {
     check_linear(RMS_DTYPE_F32, 5, 7, 33);
     check_linear(RMS_DTYPE_BF16, 5, 7, 33);
     check_linear(RMS_DTYPE_F16, 3, 9, 16);
+    check_linear(RMS_DTYPE_BF16, 3, 600, 2100); // several column and k blocks, the last ones partial
 }
 
-static void test_linear_converts_weights_in_several_blocks(void) {
-    // 600 rows of 16384 columns do not fit one block: several blocks, the last one partial
-    const rms_weight w = {.data = NULL, .dtype = RMS_DTYPE_BF16, .rows = 600, .cols = 16384};
-    CHECK(rms_linear_block_rows(&w) < w.rows);
-    CHECK(w.rows % rms_linear_block_rows(&w) != 0);
-    check_linear(RMS_DTYPE_BF16, 3, 600, 16384);
-}
-
-static void test_linear_rounds_inputs_to_bf16_when_asked(void) {
-    float x[2] = {1.0f + 1.0f / 512.0f, 3.0f};  // 1 + 2^-9 is not a bf16 value
+static void test_linear_rounds_inputs_to_bf16_in_bf16_mode(void) {
+    const float x[2] = {1.0f + 1.0f / 512.0f, 3.0f}; // 1 + 2^-9 is not a bf16 value
     const float wv[2] = {1.0f, 0.0f};
     const rms_weight w = {.data = wv, .dtype = RMS_DTYPE_F32, .rows = 1, .cols = 2};
+    rms_gemm_ctx g;
+    rms_gemm_ctx_init(&g);
+    rms_err err;
+    CHECK(rms_gemm_ctx_reserve(&g, 1, 2, &err) == RMS_OK);
     float y;
-    rms_linear(&y, x, 1, &w, NULL, 1);
+    rms_linear(&g, &y, x, 1, &w, 1);
     CHECK(y == 1.0f);
-    CHECK(x[0] == 1.0f);
+    rms_linear(&g, &y, x, 1, &w, 0);
+    CHECK(y == x[0]); // fp32 mode keeps it
+    rms_gemm_ctx_free(&g);
 }
 
 static void test_rmsnorm_scales_each_row_to_unit_rms_times_weight(void) {
@@ -119,13 +122,14 @@ static void check_attention(int64_t n, int64_t heads, int64_t kv, int64_t hd) {
     float *v = rand_floats(n * kv * hd, 1.0f, 3);
     float *out = malloc((size_t)(n * heads * hd) * sizeof *out), *ref = malloc((size_t)(n * heads * hd) * sizeof *ref);
     float *scratch = malloc((size_t)rms_attention_scratch_floats(n) * sizeof *scratch);
-    rms_attention(out, q, k, v, n, heads, kv, hd, scratch);
+    void *pack = aligned_alloc(64, (size_t)rms_gemm_pack_bytes());
+    rms_attention(out, q, k, v, n, heads, kv, hd, scratch, pack);
     rms_attention_naive(ref, q, k, v, n, heads, kv, hd);
     const double d = max_abs_diff(out, ref, n * heads * hd);
     if (d >= 2e-5) fprintf(stderr, "  attention n=%lld heads=%lld kv=%lld: max diff %g\n", (long long)n,
                            (long long)heads, (long long)kv, d);
     CHECK(d < 2e-5);
-    free(q); free(k); free(v); free(out); free(ref); free(scratch);
+    free(q); free(k); free(v); free(out); free(ref); free(scratch); free(pack);
 }
 
 static void test_attention_matches_naive_for_gqa_mha_and_mqa(void) {
@@ -139,35 +143,41 @@ static void test_attention_is_causal_across_query_blocks(void) {
     check_attention(300, 2, 1, 16); // 128-row query blocks: 3 blocks, the last partial
 }
 
-/* rms_attention_last against the last row of the naive full attention. */
-static void check_attention_last(int64_t n, int64_t heads, int64_t kv, int64_t hd) {
-    float *q = rand_floats(n * heads * hd, 2.0f, 4), *k = rand_floats(n * kv * hd, 2.0f, 5);
-    float *v = rand_floats(n * kv * hd, 1.0f, 6);
-    float *ref = malloc((size_t)(n * heads * hd) * sizeof *ref), *out = malloc((size_t)(heads * hd) * sizeof *out);
-    float *scratch = malloc((size_t)n * sizeof *scratch);
-    rms_attention_naive(ref, q, k, v, n, heads, kv, hd);
-    rms_attention_last(out, q + (n - 1) * heads * hd, k, v, n, heads, kv, hd, scratch);
-    const double d = max_abs_diff(out, ref + (n - 1) * heads * hd, heads * hd);
-    if (d >= 2e-5) fprintf(stderr, "  attention_last n=%lld: max diff %g\n", (long long)n, d);
-    CHECK(d < 2e-5);
-    // and it is the last row: the row before differs
-    CHECK(max_abs_diff(out, ref + (n > 1 ? n - 2 : 0) * heads * hd, heads * hd) > 1e-3 || n == 1);
-    free(q); free(k); free(v); free(ref); free(out); free(scratch);
+/* Queries p0 .. n-1 of one head computed on their own (the last token alone, or a continuation after a
+ * prefix of p0 tokens) give the same bits as those rows of the whole sequence's attention. */
+static void check_attention_rows(int64_t n, int64_t p0, int64_t hd) {
+    float *q = rand_floats(n * hd, 2.0f, 4), *k = rand_floats(n * hd, 2.0f, 5), *v = rand_floats(n * hd, 1.0f, 6);
+    float *full = malloc((size_t)(n * hd) * sizeof *full), *part = malloc((size_t)(n * hd) * sizeof *part);
+    float *scratch = malloc((size_t)rms_attention_scratch_floats(n) * sizeof *scratch);
+    void *pack = aligned_alloc(64, (size_t)rms_gemm_pack_bytes());
+    rms_attention_head(full, hd, q, hd, n, 0, k, v, hd, n, hd, scratch, pack);
+    rms_attention_head(part, hd, q + p0 * hd, hd, n - p0, p0, k, v, hd, n, hd, scratch, pack);
+    const int same = memcmp(part, full + p0 * hd, (size_t)((n - p0) * hd) * sizeof *part) == 0;
+    if (!same) fprintf(stderr, "  attention rows %lld.. of %lld differ from the whole sequence's\n", (long long)p0,
+                       (long long)n);
+    CHECK(same);
+    // and they are those rows: the row before differs
+    if (p0 > 0) CHECK(max_abs_diff(part, full + (p0 - 1) * hd, hd) > 1e-3);
+    free(q); free(k); free(v); free(full); free(part); free(scratch); free(pack);
 }
 
-static void test_last_token_attention_is_the_last_row_of_full_attention(void) {
-    check_attention_last(1, 2, 1, 4);
-    check_attention_last(7, 4, 2, 8);
-    check_attention_last(7, 4, 4, 8);
-    check_attention_last(300, 4, 1, 16);
+static void test_the_last_token_or_a_continuation_alone_gets_the_bits_of_the_whole_sequence(void) {
+    check_attention_rows(1, 0, 4);
+    check_attention_rows(7, 6, 8);
+    check_attention_rows(300, 299, 16);
+    check_attention_rows(300, 100, 64); // a continuation after a shared prefix, across query blocks
+    check_attention_rows(300, 128, 64);
+    check_attention_rows(40, 3, 128);
 }
 
 static void test_attention_first_token_sees_only_itself(void) {
     float q[2 * 4], k[2 * 4], v[2 * 4], out[2 * 4];
     for (int i = 0; i < 8; i++) { q[i] = (float)i; k[i] = (float)(8 - i); v[i] = (float)(i * i); }
     float scratch[4];
-    rms_attention(out, q, k, v, 2, 1, 1, 4, scratch);
+    void *pack = aligned_alloc(64, (size_t)rms_gemm_pack_bytes());
+    rms_attention(out, q, k, v, 2, 1, 1, 4, scratch, pack);
     for (int d = 0; d < 4; d++) CHECK(out[d] == v[d]);
+    free(pack);
 }
 
 static void test_silu_mul_matches_definition(void) {
@@ -181,14 +191,13 @@ static void test_silu_mul_matches_definition(void) {
 
 int main(void) {
     RUN(test_linear_matches_naive_for_every_weight_dtype);
-    RUN(test_linear_converts_weights_in_several_blocks);
-    RUN(test_linear_rounds_inputs_to_bf16_when_asked);
+    RUN(test_linear_rounds_inputs_to_bf16_in_bf16_mode);
     RUN(test_rmsnorm_scales_each_row_to_unit_rms_times_weight);
     RUN(test_rope_llama3_scaling_keeps_high_scales_low_and_blends_medium_frequencies);
     RUN(test_rope_rotates_halves_not_interleaved_pairs);
     RUN(test_attention_matches_naive_for_gqa_mha_and_mqa);
     RUN(test_attention_is_causal_across_query_blocks);
-    RUN(test_last_token_attention_is_the_last_row_of_full_attention);
+    RUN(test_the_last_token_or_a_continuation_alone_gets_the_bits_of_the_whole_sequence);
     RUN(test_attention_first_token_sees_only_itself);
     RUN(test_silu_mul_matches_definition);
     return check_summary();

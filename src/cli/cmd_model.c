@@ -7,7 +7,8 @@
 #include <stddef.h>
 
 #include "io/ids_input.h"
-#include "src/engine/blas.h"
+#include "src/engine/gemm.h"
+#include "src/engine/parallel.h"
 #include "src/base/clock.h"
 #include "src/base/options.h"
 #include "src/cli/commands.h"
@@ -88,14 +89,6 @@ const rms_command RMS_CMD_SCORE_IDS = {
              "error naming the line, after the scores of all earlier lines are printed.",
     .opts = SCORE_IDS_OPTS,
 };
-
-static void describe_blas(char *buf, size_t len) {
-    const char *was = rms_blas_restarted_from();
-    if (was && strcmp(was, rms_blas_corename()) != 0)
-        snprintf(buf, len, "OpenBLAS %s (auto-selected, library picked %s)", rms_blas_corename(), was);
-    else
-        snprintf(buf, len, "OpenBLAS %s", rms_blas_corename());
-}
 
 /* ------------------------------------------------------------------ make-test-model */
 
@@ -224,17 +217,16 @@ rms_status rms_cmd_score_ids(int argc, char **argv, rms_err *err) {
     rms_status st = rms_options_parse(&RMS_CMD_SCORE_IDS, argc, argv, 2, &o, err);
     if (st != RMS_OK) return st;
     if (o.threads == 0) o.threads = rms_available_cpus();
-    rms_blas_set_threads((int)o.threads);
+    if ((st = rms_engine_start((int)o.threads, err)) != RMS_OK) return st;
     const double t0 = rms_now_seconds();
     rms_model m;
     if ((st = rms_model_load(&m, o.model, 0, -1, err)) != RMS_OK) return st;
-    char blas[128];
-    describe_blas(blas, sizeof blas);
+    char engine[192];
+    rms_engine_describe(engine, sizeof engine, o.compute == RMS_COMPUTE_BF16);
     if (!o.quiet)
-        fprintf(stderr, "rmscore: score-ids: %s: %lld layers, hidden %lld, %s weights; %lld threads, %s, compute %s\n",
-                o.model, (long long)m.config.n_layers, (long long)m.config.hidden_size,
-                rms_dtype_name(m.layers[0].q_proj.dtype), (long long)o.threads, blas,
-                o.compute == RMS_COMPUTE_BF16 ? "bf16" : "fp32");
+        fprintf(stderr, "rmscore: score-ids: %s: %lld layers, hidden %lld, %s weights; %lld threads, %s\n", o.model,
+                (long long)m.config.n_layers, (long long)m.config.hidden_size,
+                rms_dtype_name(m.layers[0].q_proj.dtype), (long long)o.threads, engine);
     rms_workspace ws;
     rms_workspace_init(&ws, (rms_compute)o.compute);
     int64_t n_lines = 0, n_tokens = 0;

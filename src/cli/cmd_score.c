@@ -8,7 +8,7 @@
 #include "io/run_config.h"
 #include "src/base/clock.h"
 #include "src/cli/commands.h"
-#include "src/engine/blas.h"
+#include "src/engine/gemm.h"
 #include "src/job/score_run.h"
 
 #define O(field) offsetof(rms_score_opts, field)
@@ -83,17 +83,21 @@ rms_status rms_cmd_score_local(const rms_score_opts *o, volatile sig_atomic_t *s
         return rms_fail(err, RMS_ERR_USAGE, "--stages %lld needs an MPI launch with at least %lld ranks (mpirun -np N)",
                         (long long)o->stages, (long long)o->stages + 1);
     const int64_t threads = o->threads > 0 ? o->threads : rms_default_threads();
-    rms_blas_set_threads((int)threads);
+    rms_status st = rms_engine_start((int)threads, err);
+    if (st != RMS_OK) return st;
     const double t0 = rms_now_seconds();
     rms_score_job j;
     rms_local_executor x;
     memset(&x, 0, sizeof x);
     rms_executor ex;
-    rms_status st = rms_score_job_open(&j, o, 1, 1, err);
+    st = rms_score_job_open(&j, o, 1, 1, err);
     if (st == RMS_OK && (st = rms_local_executor_init(&x, o->model, (rms_compute)o->compute, &ex, err)) == RMS_OK) {
         if (!o->quiet)
-            fprintf(stderr, "rmscore: score: single process, %lld threads, OpenBLAS %s\n", (long long)threads,
-                    rms_blas_corename());
+        {
+            char engine[192];
+            rms_engine_describe(engine, sizeof engine, o->compute == RMS_COMPUTE_BF16);
+            fprintf(stderr, "rmscore: score: single process, %lld threads, %s\n", (long long)threads, engine);
+        }
         st = rms_score_run(&j, &ex, stop, err);
     }
     rms_score_job_close(&j, &st, err);

@@ -134,7 +134,6 @@ static int run_score(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    rms_blas_restart_if_slow(argv);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage_main(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

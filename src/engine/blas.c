@@ -75,16 +75,6 @@ int rms_blas_core_plan(const char *policy, const char *env_core, int already_res
 
 void rms_blas_set_threads(int n) { openblas_set_num_threads(n > 0 ? n : 1); }
 
-int rms_available_cpus(void) {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        int n = CPU_COUNT(&set);
-        if (n > 0) return n;
-    }
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
 /* ------------------------------------------------------------------ self-test */
 
 double rms_blas_sgemm_tolerance(int64_t k, float alpha, double sum_abs) {

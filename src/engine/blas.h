@@ -102,7 +102,4 @@ int rms_blas_selftest_child(char *msg, size_t len);
 /* Sets the number of BLAS threads. */
 void rms_blas_set_threads(int n);
 
-/* CPUs this process may run on (sched_getaffinity; respects Slurm/cgroup CPU sets), >= 1. */
-int rms_available_cpus(void);
-
 #endif

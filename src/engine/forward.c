@@ -3,12 +3,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/engine/kernels.h"
+#include "src/engine/parallel.h"
+
 void rms_workspace_init(rms_workspace *ws, rms_compute compute) {
     memset(ws, 0, sizeof *ws);
-    ws->round_bf16 = compute == RMS_COMPUTE_BF16;
+    ws->bf16 = compute == RMS_COMPUTE_BF16;
+    rms_gemm_ctx_init(&ws->gemm);
 }
 
 void rms_workspace_free(rms_workspace *ws) {
+    rms_gemm_ctx_free(&ws->gemm);
     free(ws->xn);
     free(ws->q);
     free(ws->k);
@@ -16,83 +21,92 @@ void rms_workspace_free(rms_workspace *ws) {
     free(ws->attn);
     free(ws->gate);
     free(ws->up);
+    free(ws->pos);
     free(ws->last_h);
     free(ws->last_x);
-    free(ws->wblock);
+    free(ws->last_pos);
     free(ws->attn_scratch);
+    free(ws->kv_ctx);
     free(ws->rope_cos);
     free(ws->rope_sin);
-    const int round_bf16 = ws->round_bf16;
+    const int bf16 = ws->bf16;
     memset(ws, 0, sizeof *ws);
-    ws->round_bf16 = round_bf16;
+    ws->bf16 = bf16;
 }
 
 static int64_t max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
 
-static int64_t max_linear_scratch(const rms_model *m) {
-    int64_t s = 0;
-    for (int64_t i = 0; i < m->layer_end - m->layer_begin; i++) {
-        const rms_layer *L = &m->layers[i];
-        const rms_weight *ws[] = {&L->q_proj, &L->k_proj, &L->v_proj, &L->o_proj,
-                                  &L->gate_proj, &L->up_proj, &L->down_proj};
-        for (size_t j = 0; j < sizeof ws / sizeof ws[0]; j++) s = max_i64(s, rms_linear_scratch_floats(ws[j]));
-    }
-    return s;
-}
-
-/* Reallocates *buf to n floats (contents not kept). */
-static int grow(float **buf, int64_t n) {
+/* Reallocates *buf to n elements of size esize (contents not kept). */
+static int grow_bytes(void **buf, int64_t n, size_t esize) {
     free(*buf);
-    *buf = malloc((size_t)max_i64(n, 1) * sizeof(float));
+    *buf = malloc((size_t)max_i64(n, 1) * esize);
     return *buf != NULL;
 }
+#define grow(buf, n) grow_bytes((void **)(buf), (n), sizeof **(buf))
 
 rms_status rms_workspace_reserve(rms_workspace *ws, const rms_model *m, const rms_batch *b, rms_err *err) {
     const rms_config *c = &m->config;
-    const int64_t n_tokens = rms_batch_tokens(b), max_seq = rms_batch_max_seq(b);
+    const int64_t n_tokens = rms_batch_tokens(b), max_ctx = rms_batch_max_ctx(b);
     const int64_t q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim;
+    const int threads = rms_parallel_threads();
+    rms_status st = rms_gemm_ctx_reserve(&ws->gemm, max_i64(n_tokens, 1),
+                                         max_i64(max_i64(c->hidden_size, q_dim), c->intermediate_size), err);
+    if (st != RMS_OK) return st;
     if (n_tokens > ws->cap_tokens) {
         if (!grow(&ws->xn, n_tokens * c->hidden_size) || !grow(&ws->q, n_tokens * q_dim) ||
             !grow(&ws->k, n_tokens * kv_dim) || !grow(&ws->v, n_tokens * kv_dim) ||
             !grow(&ws->attn, n_tokens * q_dim) || !grow(&ws->gate, n_tokens * c->intermediate_size) ||
-            !grow(&ws->up, n_tokens * c->intermediate_size))
+            !grow(&ws->up, n_tokens * c->intermediate_size) || !grow(&ws->pos, n_tokens))
             goto oom;
         ws->cap_tokens = n_tokens;
     }
     if (b->n_seqs > ws->cap_seqs) {
-        if (!grow(&ws->last_h, b->n_seqs * c->hidden_size) || !grow(&ws->last_x, b->n_seqs * c->hidden_size)) goto oom;
+        if (!grow(&ws->last_h, b->n_seqs * c->hidden_size) || !grow(&ws->last_x, b->n_seqs * c->hidden_size) ||
+            !grow(&ws->last_pos, b->n_seqs))
+            goto oom;
         ws->cap_seqs = b->n_seqs;
     }
-    if (!ws->wblock && !grow(&ws->wblock, max_linear_scratch(m))) goto oom;
-    if (max_seq > ws->cap_seq) {
-        const int64_t half = c->head_dim / 2;
-        if (!grow(&ws->attn_scratch, rms_attention_scratch_floats(max_seq)) ||
-            !grow(&ws->rope_cos, max_seq * half) || !grow(&ws->rope_sin, max_seq * half))
+    if (max_ctx > ws->cap_ctx || threads > ws->threads) {
+        const int64_t ctx = max_i64(max_ctx, ws->cap_ctx), half = c->head_dim / 2;
+        if (!grow(&ws->attn_scratch, threads * rms_attention_scratch_floats(ctx)) ||
+            !grow(&ws->kv_ctx, threads * 2 * ctx * c->head_dim) || !grow(&ws->rope_cos, ctx * half) ||
+            !grow(&ws->rope_sin, ctx * half))
             goto oom;
-        rms_rope_tables(ws->rope_cos, ws->rope_sin, m->rope_inv_freq, c->head_dim, max_seq);
-        ws->cap_seq = max_seq;
+        rms_rope_tables(ws->rope_cos, ws->rope_sin, m->rope_inv_freq, c->head_dim, ctx);
+        ws->cap_ctx = ctx;
+        ws->threads = threads;
     }
     return RMS_OK;
 oom:
     rms_workspace_free(ws);
-    return rms_fail(err, RMS_ERR_NOMEM, "out of memory for activations of %lld tokens (longest sequence %lld)",
-                    (long long)n_tokens, (long long)max_seq);
+    return rms_fail(err, RMS_ERR_NOMEM, "out of memory for activations of %lld tokens (longest context %lld)",
+                    (long long)n_tokens, (long long)max_ctx);
 }
 
 rms_status rms_batch_check(const rms_batch *b, rms_err *err) {
     if (b->n_seqs < 0 || (b->n_seqs > 0 && (!b->offsets || b->offsets[0] != 0)))
         return rms_fail(err, RMS_ERR_ARG, "batch offsets must start at 0");
-    for (int64_t s = 0; s < b->n_seqs; s++)
+    for (int64_t s = 0; s < b->n_seqs; s++) {
         if (b->offsets[s + 1] <= b->offsets[s])
             return rms_fail(err, RMS_ERR_INPUT, "sequence %lld of the batch is empty", (long long)s);
+        const int64_t p = b->parent ? b->parent[s] : -1;
+        if (p != -1 && (p < 0 || p >= s || b->parent[p] != -1))
+            return rms_fail(err, RMS_ERR_INPUT, "sequence %lld of the batch continues %lld, which is not an earlier "
+                            "sequence without a parent", (long long)s, (long long)p);
+    }
     return RMS_OK;
 }
 
 int64_t rms_batch_tokens(const rms_batch *b) { return b->n_seqs > 0 ? b->offsets[b->n_seqs] : 0; }
 
-int64_t rms_batch_max_seq(const rms_batch *b) {
+static int64_t seq_len(const rms_batch *b, int64_t s) { return s < 0 ? 0 : b->offsets[s + 1] - b->offsets[s]; }
+static int64_t parent_of(const rms_batch *b, int64_t s) { return b->parent ? b->parent[s] : -1; }
+/* Position of the sequence's first token: its parent's length. */
+static int64_t first_pos(const rms_batch *b, int64_t s) { return seq_len(b, parent_of(b, s)); }
+
+int64_t rms_batch_max_ctx(const rms_batch *b) {
     int64_t mx = 0;
-    for (int64_t s = 0; s < b->n_seqs; s++) mx = max_i64(mx, b->offsets[s + 1] - b->offsets[s]);
+    for (int64_t s = 0; s < b->n_seqs; s++) mx = max_i64(mx, first_pos(b, s) + seq_len(b, s));
     return mx;
 }
 
@@ -110,44 +124,149 @@ rms_status rms_forward_embed(const rms_model *m, const int32_t *ids, int64_t n_t
     return RMS_OK;
 }
 
+/* ---- row-parallel elementwise steps ---------------------------------------------------------------------------- */
+
+#define ROWS_PER_TASK 32
+
+typedef struct rows_job {
+    int op;
+    float *out;
+    const float *x, *w;
+    int64_t n, dim;
+    double eps;
+    const rms_workspace *ws;
+    int64_t n_heads, head_dim;
+    const int64_t *pos;
+} rows_job;
+enum { OP_RMSNORM, OP_ADD, OP_SILU_MUL, OP_ROPE };
+
+static void rows_task(void *ctx, int64_t task, int thread) {
+    (void)thread;
+    const rows_job *J = ctx;
+    const int64_t r0 = task * ROWS_PER_TASK, nr = (J->n - r0 < ROWS_PER_TASK) ? J->n - r0 : ROWS_PER_TASK;
+    switch (J->op) {
+    case OP_RMSNORM: rms_rmsnorm(J->out + r0 * J->dim, J->x + r0 * J->dim, J->w, nr, J->dim, J->eps); break;
+    case OP_ADD: rms_add(J->out + r0 * J->dim, J->x + r0 * J->dim, nr * J->dim); break;
+    case OP_SILU_MUL: rms_silu_mul(J->out + r0 * J->dim, J->x + r0 * J->dim, nr * J->dim); break;
+    case OP_ROPE:
+        for (int64_t r = r0; r < r0 + nr; r++)
+            rms_rope_apply(J->out + r * J->dim, 1, J->n_heads, J->head_dim, J->pos[r], J->ws->rope_cos,
+                           J->ws->rope_sin);
+        break;
+    }
+}
+
+static void run_rows(rows_job *J) { rms_parallel_run((J->n + ROWS_PER_TASK - 1) / ROWS_PER_TASK, rows_task, J); }
+
+/* out (n, dim) = rmsnorm(x) · weight */
+static void par_rmsnorm(float *out, const float *x, const float *w, int64_t n, int64_t dim, double eps) {
+    rows_job J = {.op = OP_RMSNORM, .out = out, .x = x, .w = w, .n = n, .dim = dim, .eps = eps};
+    run_rows(&J);
+}
+/* y (n, dim) += x (n, dim) */
+static void par_add(float *y, const float *x, int64_t n, int64_t dim) {
+    rows_job J = {.op = OP_ADD, .out = y, .x = x, .n = n, .dim = dim};
+    run_rows(&J);
+}
+/* gate (n, dim) = silu(gate) * up */
+static void par_silu_mul(float *gate, const float *up, int64_t n, int64_t dim) {
+    rows_job J = {.op = OP_SILU_MUL, .out = gate, .x = up, .n = n, .dim = dim};
+    run_rows(&J);
+}
+/* RoPE in place on x (n, n_heads, head_dim), row r at position pos[r]. */
+static void par_rope(const rms_workspace *ws, float *x, const int64_t *pos, int64_t n, int64_t n_heads,
+                     int64_t head_dim) {
+    rows_job J = {.op = OP_ROPE, .out = x, .n = n, .dim = n_heads * head_dim, .ws = ws, .n_heads = n_heads,
+                  .head_dim = head_dim, .pos = pos};
+    run_rows(&J);
+}
+
+/* ---- attention: one task per (sequence, query head) ----------------------------------------------------------- */
+
+typedef struct attn_job {
+    const rms_config *c;
+    rms_workspace *ws;
+    const rms_batch *b;
+    const float *q; // (rows, n_heads * head_dim): every token's query, or (n_seqs, ...) each last token's
+    int last_only;  // q holds each sequence's last query only
+    float *out;     // like q
+} attn_job;
+
+static void attn_task(void *ctx, int64_t task, int thread) {
+    const attn_job *J = ctx;
+    const rms_config *c = J->c;
+    rms_workspace *ws = J->ws;
+    const int64_t s = task / c->n_heads, h = task % c->n_heads, g = h / (c->n_heads / c->n_kv_heads);
+    const int64_t hd = c->head_dim, q_dim = c->n_heads * hd, kv_dim = c->n_kv_heads * hd;
+    const int64_t t0 = J->b->offsets[s], len = J->b->offsets[s + 1] - t0;
+    const int64_t p = parent_of(J->b, s), p0 = first_pos(J->b, s), nk = p0 + len;
+    const float *k = ws->k + t0 * kv_dim + g * hd, *v = ws->v + t0 * kv_dim + g * hd;
+    int64_t ldk = kv_dim;
+    if (p >= 0) { // keys and values of the context: the parent's rows, then this sequence's
+        float *kc = ws->kv_ctx + (int64_t)thread * 2 * ws->cap_ctx * hd; // (nk, head_dim)
+        float *vc = kc + ws->cap_ctx * hd;                                // (nk, head_dim)
+        const int64_t pt0 = J->b->offsets[p];
+        for (int64_t r = 0; r < nk; r++) {
+            const int64_t row = r < p0 ? pt0 + r : t0 + (r - p0);
+            memcpy(kc + r * hd, ws->k + row * kv_dim + g * hd, (size_t)hd * sizeof(float));
+            memcpy(vc + r * hd, ws->v + row * kv_dim + g * hd, (size_t)hd * sizeof(float));
+        }
+        k = kc;
+        v = vc;
+        ldk = hd;
+    }
+    float *scratch = ws->attn_scratch + (int64_t)thread * rms_attention_scratch_floats(ws->cap_ctx);
+    void *pack = rms_gemm_ctx_pack(&ws->gemm, thread);
+    if (J->last_only)
+        rms_attention_head(J->out + s * q_dim + h * hd, q_dim, J->q + s * q_dim + h * hd, q_dim, 1, nk - 1, k, v, ldk,
+                           nk, hd, scratch, pack);
+    else
+        rms_attention_head(J->out + t0 * q_dim + h * hd, q_dim, J->q + t0 * q_dim + h * hd, q_dim, len, p0, k, v, ldk,
+                           nk, hd, scratch, pack);
+}
+
+static void par_attention(const rms_config *c, rms_workspace *ws, const rms_batch *b, const float *q, float *out,
+                          int last_only) {
+    attn_job J = {c, ws, b, q, last_only, out};
+    rms_parallel_run(b->n_seqs * c->n_heads, attn_task, &J);
+}
+
+/* ---- the decoder layers ----------------------------------------------------------------------------------------- */
+
 /* One LlamaDecoderLayer on the packed batch; hidden (n, hidden) is updated in place. */
 static void decoder_layer(const rms_model *m, const rms_layer *L, rms_workspace *ws, const rms_batch *b,
                           float *hidden) {
     const rms_config *c = &m->config;
     const int64_t n = rms_batch_tokens(b), h = c->hidden_size;
-    const int rb = ws->round_bf16;
+    rms_gemm_ctx *g = &ws->gemm;
+    const int bf = ws->bf16;
 
     // residual = hidden; hidden = self.input_layernorm(hidden)
-    rms_rmsnorm(ws->xn, hidden, L->input_layernorm, n, h, c->rms_norm_eps); // (n, hidden)
+    par_rmsnorm(ws->xn, hidden, L->input_layernorm, n, h, c->rms_norm_eps); // (n, hidden)
 
     // query/key/value states: (n, heads, head_dim) / (n, kv_heads, head_dim)
-    rms_linear(ws->q, ws->xn, n, &L->q_proj, ws->wblock, rb);
-    rms_linear(ws->k, ws->xn, n, &L->k_proj, ws->wblock, 0); // xn already rounded by q_proj if rb
-    rms_linear(ws->v, ws->xn, n, &L->v_proj, ws->wblock, 0);
+    rms_linear(g, ws->q, ws->xn, n, &L->q_proj, bf);
+    rms_linear(g, ws->k, ws->xn, n, &L->k_proj, bf);
+    rms_linear(g, ws->v, ws->xn, n, &L->v_proj, bf);
 
-    // apply_rotary_pos_emb, then causal attention, sequence by sequence
-    const int64_t q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim;
-    for (int64_t s = 0; s < b->n_seqs; s++) {
-        const int64_t t0 = b->offsets[s], len = b->offsets[s + 1] - t0;
-        rms_rope_apply(ws->q + t0 * q_dim, len, c->n_heads, c->head_dim, 0, ws->rope_cos, ws->rope_sin);
-        rms_rope_apply(ws->k + t0 * kv_dim, len, c->n_kv_heads, c->head_dim, 0, ws->rope_cos, ws->rope_sin);
-        rms_attention(ws->attn + t0 * q_dim, ws->q + t0 * q_dim, ws->k + t0 * kv_dim, ws->v + t0 * kv_dim, len,
-                      c->n_heads, c->n_kv_heads, c->head_dim, ws->attn_scratch);
-    }
+    // apply_rotary_pos_emb, then causal attention within each sequence (and its parent)
+    par_rope(ws, ws->q, ws->pos, n, c->n_heads, c->head_dim);
+    par_rope(ws, ws->k, ws->pos, n, c->n_kv_heads, c->head_dim);
+    par_attention(c, ws, b, ws->q, ws->attn, 0); // (n, heads * head_dim)
 
     // hidden = residual + self.o_proj(attn_output)
-    rms_linear(ws->xn, ws->attn, n, &L->o_proj, ws->wblock, rb); // (n, hidden)
-    rms_add(hidden, ws->xn, n * h);
+    rms_linear(g, ws->xn, ws->attn, n, &L->o_proj, bf); // (n, hidden)
+    par_add(hidden, ws->xn, n, h);
 
     // residual = hidden; hidden = self.post_attention_layernorm(hidden)
-    rms_rmsnorm(ws->xn, hidden, L->post_attention_layernorm, n, h, c->rms_norm_eps);
+    par_rmsnorm(ws->xn, hidden, L->post_attention_layernorm, n, h, c->rms_norm_eps);
 
     // hidden = residual + down_proj(act_fn(gate_proj(x)) * up_proj(x))
-    rms_linear(ws->gate, ws->xn, n, &L->gate_proj, ws->wblock, rb); // (n, intermediate)
-    rms_linear(ws->up, ws->xn, n, &L->up_proj, ws->wblock, 0);      // (n, intermediate)
-    rms_silu_mul(ws->gate, ws->up, n * c->intermediate_size);
-    rms_linear(ws->xn, ws->gate, n, &L->down_proj, ws->wblock, rb); // (n, hidden)
-    rms_add(hidden, ws->xn, n * h);
+    rms_linear(g, ws->gate, ws->xn, n, &L->gate_proj, bf); // (n, intermediate)
+    rms_linear(g, ws->up, ws->xn, n, &L->up_proj, bf);     // (n, intermediate)
+    par_silu_mul(ws->gate, ws->up, n, c->intermediate_size);
+    rms_linear(g, ws->xn, ws->gate, n, &L->down_proj, bf); // (n, hidden)
+    par_add(hidden, ws->xn, n, h);
 }
 
 /* The model's last LlamaDecoderLayer, for the score head: K/V of every token, everything else only for each
@@ -156,41 +275,40 @@ static void last_decoder_layer(const rms_model *m, const rms_layer *L, rms_works
                                float *hidden) {
     const rms_config *c = &m->config;
     const int64_t n = rms_batch_tokens(b), h = c->hidden_size, ns = b->n_seqs;
-    const int64_t q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim;
-    const int rb = ws->round_bf16;
+    rms_gemm_ctx *g = &ws->gemm;
+    const int bf = ws->bf16;
 
     // residual = hidden; hidden = self.input_layernorm(hidden)   (every row: keys and values need it)
-    rms_rmsnorm(ws->xn, hidden, L->input_layernorm, n, h, c->rms_norm_eps); // (n, hidden)
+    par_rmsnorm(ws->xn, hidden, L->input_layernorm, n, h, c->rms_norm_eps); // (n, hidden)
 
     // key/value states of every token (n, kv_heads, head_dim); the query of each last token (ns, heads, head_dim)
-    rms_linear(ws->k, ws->xn, n, &L->k_proj, ws->wblock, rb); // rounds xn in place if rb
-    rms_linear(ws->v, ws->xn, n, &L->v_proj, ws->wblock, 0);
+    rms_linear(g, ws->k, ws->xn, n, &L->k_proj, bf);
+    rms_linear(g, ws->v, ws->xn, n, &L->v_proj, bf);
     for (int64_t s = 0; s < ns; s++) {
-        memcpy(ws->last_h + s * h, hidden + (b->offsets[s + 1] - 1) * h, (size_t)h * sizeof(float));
-        memcpy(ws->last_x + s * h, ws->xn + (b->offsets[s + 1] - 1) * h, (size_t)h * sizeof(float));
+        const int64_t last = b->offsets[s + 1] - 1;
+        memcpy(ws->last_h + s * h, hidden + last * h, (size_t)h * sizeof(float));
+        memcpy(ws->last_x + s * h, ws->xn + last * h, (size_t)h * sizeof(float));
+        ws->last_pos[s] = ws->pos[last];
     }
-    rms_linear(ws->q, ws->last_x, ns, &L->q_proj, ws->wblock, 0); // (ns, q_dim)
+    rms_linear(g, ws->q, ws->last_x, ns, &L->q_proj, bf); // (ns, heads * head_dim)
 
-    // apply_rotary_pos_emb (keys at 0..len-1, the query at len-1), then the last token's attention
-    for (int64_t s = 0; s < ns; s++) {
-        const int64_t t0 = b->offsets[s], len = b->offsets[s + 1] - t0;
-        rms_rope_apply(ws->k + t0 * kv_dim, len, c->n_kv_heads, c->head_dim, 0, ws->rope_cos, ws->rope_sin);
-        rms_rope_apply(ws->q + s * q_dim, 1, c->n_heads, c->head_dim, len - 1, ws->rope_cos, ws->rope_sin);
-        rms_attention_last(ws->attn + s * q_dim, ws->q + s * q_dim, ws->k + t0 * kv_dim, ws->v + t0 * kv_dim, len,
-                           c->n_heads, c->n_kv_heads, c->head_dim, ws->attn_scratch);
-    }
+    // apply_rotary_pos_emb (keys at their positions, each query at its sequence's last), then the last token's
+    // attention over its whole context
+    par_rope(ws, ws->k, ws->pos, n, c->n_kv_heads, c->head_dim);
+    par_rope(ws, ws->q, ws->last_pos, ns, c->n_heads, c->head_dim);
+    par_attention(c, ws, b, ws->q, ws->attn, 1); // (ns, heads * head_dim)
 
     // hidden = residual + self.o_proj(attn_output)   (last rows only from here on)
-    rms_linear(ws->last_x, ws->attn, ns, &L->o_proj, ws->wblock, rb); // (ns, hidden)
-    rms_add(ws->last_h, ws->last_x, ns * h);
+    rms_linear(g, ws->last_x, ws->attn, ns, &L->o_proj, bf); // (ns, hidden)
+    par_add(ws->last_h, ws->last_x, ns, h);
 
     // residual = hidden; hidden = residual + down_proj(act_fn(gate_proj(x)) * up_proj(x)), x = post norm
-    rms_rmsnorm(ws->last_x, ws->last_h, L->post_attention_layernorm, ns, h, c->rms_norm_eps);
-    rms_linear(ws->gate, ws->last_x, ns, &L->gate_proj, ws->wblock, rb); // (ns, intermediate)
-    rms_linear(ws->up, ws->last_x, ns, &L->up_proj, ws->wblock, 0);      // (ns, intermediate)
-    rms_silu_mul(ws->gate, ws->up, ns * c->intermediate_size);
-    rms_linear(ws->last_x, ws->gate, ns, &L->down_proj, ws->wblock, rb); // (ns, hidden)
-    rms_add(ws->last_h, ws->last_x, ns * h);
+    par_rmsnorm(ws->last_x, ws->last_h, L->post_attention_layernorm, ns, h, c->rms_norm_eps);
+    rms_linear(g, ws->gate, ws->last_x, ns, &L->gate_proj, bf); // (ns, intermediate)
+    rms_linear(g, ws->up, ws->last_x, ns, &L->up_proj, bf);     // (ns, intermediate)
+    par_silu_mul(ws->gate, ws->up, ns, c->intermediate_size);
+    rms_linear(g, ws->last_x, ws->gate, ns, &L->down_proj, bf); // (ns, hidden)
+    par_add(ws->last_h, ws->last_x, ns, h);
     for (int64_t s = 0; s < ns; s++)
         memcpy(hidden + (b->offsets[s + 1] - 1) * h, ws->last_h + s * h, (size_t)h * sizeof(float));
 }
@@ -203,6 +321,8 @@ rms_status rms_forward_layers(const rms_model *m, rms_workspace *ws, int64_t l0,
     rms_status st = rms_batch_check(b, err);
     if (st != RMS_OK) return st;
     if ((st = rms_workspace_reserve(ws, m, b, err)) != RMS_OK) return st;
+    for (int64_t s = 0; s < b->n_seqs; s++) // positions: a continuation starts after its parent
+        for (int64_t t = b->offsets[s]; t < b->offsets[s + 1]; t++) ws->pos[t] = first_pos(b, s) + (t - b->offsets[s]);
     for (int64_t l = l0; l < l1; l++) {
         const rms_layer *L = &m->layers[l - m->layer_begin];
         if (l == m->config.n_layers - 1) last_decoder_layer(m, L, ws, b, hidden);

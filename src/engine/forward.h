@@ -2,7 +2,14 @@
  * pipeline stage can run any contiguous layer range on hidden states it received.
  *
  * A packed batch is several sequences laid end to end with no padding; positions restart at 0 for
- * each sequence and attention never crosses a sequence boundary.
+ * each sequence and attention never crosses a sequence boundary — except into a sequence's parent: a
+ * sequence may continue an earlier one of the batch (a prompt prefix shared by a chosen and a rejected
+ * response, computed once). It then sits at positions parent_len .. and attends to the parent's keys and
+ * values as if the parent's tokens were written before its own. Every sequence gets a score: the reward
+ * of parent ++ sequence.
+ *
+ * Batch invariance: a sequence's hidden states and score are bitwise the same whatever else is in the
+ * batch, whether its prefix is shared or written out, and on any number of threads (gemm.h, kernels.h).
  *
  *   rms_forward_embed   ids (n_tokens)                 -> hidden (n_tokens, hidden)   [first stage]
  *   rms_forward_layers  hidden (n_tokens, hidden), l0..l1 -> hidden, in place
@@ -16,18 +23,22 @@
 
 #include <stdint.h>
 
+#include "src/engine/gemm.h"
 #include "src/engine/model.h"
 #include "src/base/status.h"
 
 typedef struct rms_batch {
     int64_t n_seqs;
     const int64_t *offsets; // (n_seqs + 1): sequence s is tokens [offsets[s], offsets[s+1]); offsets[0] == 0
+    const int64_t *parent;  // NULL (no sharing) or (n_seqs): -1, or an earlier sequence without a parent that
+                            // this one continues
 } rms_batch;
 
 typedef struct rms_workspace {
     int64_t cap_tokens;  // buffers below hold this many tokens
-    int64_t cap_seq;     // longest sequence the attention scratch and RoPE tables cover
-    int round_bf16;      // --compute bf16: matmul inputs rounded to bf16
+    int64_t cap_ctx;     // longest context (parent + sequence) the attention scratch and RoPE tables cover
+    int bf16;            // --compute bf16 (gemm.h)
+    rms_gemm_ctx gemm;   // matrix-multiply scratch
     float *xn;           // (cap_tokens, hidden)        normed hidden / projection output
     float *q;            // (cap_tokens, n_heads * head_dim)
     float *k;            // (cap_tokens, n_kv_heads * head_dim)
@@ -35,30 +46,36 @@ typedef struct rms_workspace {
     float *attn;         // (cap_tokens, n_heads * head_dim)
     float *gate;         // (cap_tokens, intermediate)
     float *up;           // (cap_tokens, intermediate)
+    int64_t *pos;        // (cap_tokens) position of each token
     int64_t cap_seqs;    // the last layer's buffers below hold this many sequences
     float *last_h;       // (cap_seqs, hidden) each sequence's last hidden row (last layer)
     float *last_x;       // (cap_seqs, hidden) normed last rows / projection output (last layer)
-    float *wblock;       // (max rms_linear_scratch_floats over the model's matrices)
-    float *attn_scratch; // (rms_attention_scratch_floats(cap_seq))
-    float *rope_cos;     // (cap_seq, head_dim / 2)
-    float *rope_sin;     // (cap_seq, head_dim / 2)
+    int64_t *last_pos;   // (cap_seqs) position of each sequence's last token
+    int threads;         // per-thread buffers below exist for this many threads
+    float *attn_scratch; // (threads, rms_attention_scratch_floats(cap_ctx))
+    float *kv_ctx;       // (threads, 2, cap_ctx, head_dim) a continuation's keys and values after its parent's
+    float *rope_cos;     // (cap_ctx, head_dim / 2)
+    float *rope_sin;     // (cap_ctx, head_dim / 2)
 } rms_workspace;
 
 typedef enum rms_compute {
     RMS_COMPUTE_FP32 = 0,
-    RMS_COMPUTE_BF16 = 1, // matmul inputs rounded to bf16 (weights as stored), fp32 accumulation
+    RMS_COMPUTE_BF16 = 1, // matmul inputs rounded to bf16 (weights as stored), fp32 accumulation; bf16 dot
+                          // products where the CPU has them (gemm.h)
 } rms_compute;
 
 
 void rms_workspace_init(rms_workspace *ws, rms_compute compute);
-/* Grows the buffers to hold batch b (its tokens, sequences and longest sequence). */
+/* Grows the buffers to hold batch b (its tokens, sequences and longest context) on the engine's threads. */
 rms_status rms_workspace_reserve(rms_workspace *ws, const rms_model *m, const rms_batch *b, rms_err *err);
 void rms_workspace_free(rms_workspace *ws);
 
-/* Checks a batch descriptor: offsets start at 0, strictly increase (no empty sequence). */
+/* Checks a batch descriptor: offsets start at 0, strictly increase (no empty sequence); a parent is an
+ * earlier sequence that has no parent itself. */
 rms_status rms_batch_check(const rms_batch *b, rms_err *err);
 int64_t rms_batch_tokens(const rms_batch *b);
-int64_t rms_batch_max_seq(const rms_batch *b);
+/* Longest context: a sequence's length plus its parent's. */
+int64_t rms_batch_max_ctx(const rms_batch *b);
 
 /* hidden (n_tokens, hidden) = embed_tokens[ids]. Needs m->has_embed. Ids outside [0, vocab) are an
  * RMS_ERR_INPUT error naming the position. */
@@ -71,7 +88,8 @@ rms_status rms_forward_embed(const rms_model *m, const int32_t *ids, int64_t n_t
 rms_status rms_forward_layers(const rms_model *m, rms_workspace *ws, int64_t l0, int64_t l1, const rms_batch *b,
                               float *hidden, rms_err *err);
 
-/* scores (n_seqs) = score · final_norm(hidden[last token of each sequence]). Needs m->has_head. */
+/* scores (n_seqs) = score · final_norm(hidden[last token of each sequence]). Needs m->has_head. A sequence
+ * with a parent scores the whole context parent ++ sequence. */
 rms_status rms_forward_score(const rms_model *m, const rms_batch *b, const float *hidden, float *scores,
                              rms_err *err);
 

@@ -1,50 +1,22 @@
 #include "src/engine/kernels.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "src/base/status.h"
 
-/* Target bytes of one converted fp32 weight block. */
-#define RMS_LINEAR_BLOCK_BYTES ((int64_t)16 << 20)
 /* Query rows per attention block: scores (block, n) live in scratch. */
 #define RMS_ATTN_QBLOCK 128
 
-static int weight_is_direct(const rms_weight *w) {
-    return w->dtype == RMS_DTYPE_F32 && ((uintptr_t)w->data % sizeof(float)) == 0;
+static rms_gemm_b weight_as_b(const rms_weight *w) {
+    const rms_gemm_b b = {w->data, w->dtype, w->rows, w->cols, w->cols, 0};
+    return b;
 }
 
-int64_t rms_linear_block_rows(const rms_weight *w) {
-    int64_t rows = RMS_LINEAR_BLOCK_BYTES / ((int64_t)sizeof(float) * (w->cols > 0 ? w->cols : 1));
-    if (rows < 64) rows = 64;
-    if (rows > w->rows) rows = w->rows;
-    return rows;
-}
-
-int64_t rms_linear_scratch_floats(const rms_weight *w) {
-    return weight_is_direct(w) ? 0 : rms_linear_block_rows(w) * w->cols;
-}
-
-void rms_linear(float *y, float *x, int64_t m, const rms_weight *w, float *scratch, int round_bf16) {
-    const int64_t n = w->rows, k = w->cols;
-    if (m == 0 || n == 0) return;
-    if (round_bf16) rms_round_bf16(x, m * k);
-    if (weight_is_direct(w)) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, x, (int)k,
-                    (const float *)w->data, (int)k, 0.0f, y, (int)n);
-        return;
-    }
-    const int64_t block = rms_linear_block_rows(w);
-    const size_t esize = rms_dtype_size(w->dtype);
-    for (int64_t r0 = 0; r0 < n; r0 += block) {
-        const int64_t nb = (n - r0 < block) ? n - r0 : block;
-        const uint8_t *src = (const uint8_t *)w->data + (size_t)r0 * (size_t)k * esize;
-        rms_convert_to_f32(scratch, src, w->dtype, nb * k); // scratch: (nb, k)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)nb, (int)k, 1.0f, x, (int)k,
-                    scratch, (int)k, 0.0f, y + r0, (int)n);
-    }
+void rms_linear(rms_gemm_ctx *g, float *y, const float *x, int64_t m, const rms_weight *w, int bf16) {
+    const rms_gemm_b b = weight_as_b(w);
+    rms_gemm(g, y, w->rows, x, w->cols, m, &b, bf16);
 }
 
 static float weight_at(const rms_weight *w, int64_t r, int64_t c) {
@@ -121,9 +93,9 @@ void rms_rope_apply(float *x, int64_t n_tok, int64_t n_heads, int64_t head_dim, 
     }
 }
 
-int64_t rms_attention_scratch_floats(int64_t n) {
-    const int64_t qb = n < RMS_ATTN_QBLOCK ? n : RMS_ATTN_QBLOCK;
-    return qb * n;
+int64_t rms_attention_scratch_floats(int64_t nk) {
+    const int64_t qb = nk < RMS_ATTN_QBLOCK ? nk : RMS_ATTN_QBLOCK;
+    return qb * nk;
 }
 
 /* Softmax over the first `len` entries of row; entries past len are set to 0 (causal mask). */
@@ -140,44 +112,36 @@ static void softmax_causal_row(float *row, int64_t len, int64_t width) {
     for (int64_t j = len; j < width; j++) row[j] = 0.0f;
 }
 
-void rms_attention(float *out, const float *q, const float *k, const float *v, int64_t n,
-                   int64_t n_heads, int64_t n_kv, int64_t head_dim, float *scratch) {
-    RMS_ASSERT(n_kv > 0 && n_heads % n_kv == 0);
-    const int64_t group = n_heads / n_kv;
-    const int64_t ldq = n_heads * head_dim, ldk = n_kv * head_dim;
+void rms_attention_head(float *out, int64_t ldo, const float *q, int64_t ldq, int64_t nq, int64_t q_pos0,
+                        const float *k, const float *v, int64_t ldk, int64_t nk, int64_t head_dim, float *scratch,
+                        void *pack) {
+    RMS_ASSERT(q_pos0 + nq <= nk);
     const float scale = (float)(1.0 / sqrt((double)head_dim));
-    for (int64_t h = 0; h < n_heads; h++) {
-        const int64_t g = h / group;
-        for (int64_t i0 = 0; i0 < n; i0 += RMS_ATTN_QBLOCK) {
-            const int64_t nq = (n - i0 < RMS_ATTN_QBLOCK) ? n - i0 : RMS_ATTN_QBLOCK;
-            const int64_t nk = i0 + nq; // keys 0 .. i0+nq-1 are visible to this block
-            // scores (nq, nk) = scale · Q[i0:i0+nq, h] · K[0:nk, g]ᵀ
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nk, (int)head_dim, scale,
-                        q + i0 * ldq + h * head_dim, (int)ldq, k + g * head_dim, (int)ldk, 0.0f, scratch,
-                        (int)nk);
-            for (int64_t r = 0; r < nq; r++) softmax_causal_row(scratch + r * nk, i0 + r + 1, nk);
-            // out[i0:i0+nq, h] (nq, head_dim) = P (nq, nk) · V[0:nk, g]
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nq, (int)head_dim, (int)nk, 1.0f,
-                        scratch, (int)nk, v + g * head_dim, (int)ldk, 0.0f, out + i0 * ldq + h * head_dim,
-                        (int)ldq);
+    for (int64_t i0 = 0; i0 < nq; i0 += RMS_ATTN_QBLOCK) {
+        const int64_t nqb = (nq - i0 < RMS_ATTN_QBLOCK) ? nq - i0 : RMS_ATTN_QBLOCK;
+        const int64_t nkb = q_pos0 + i0 + nqb; // keys visible to this block of queries
+        // scores (nqb, nkb) = Q[i0:i0+nqb] · K[0:nkb]ᵀ · scale
+        const rms_gemm_b kb = {k, RMS_DTYPE_F32, nkb, head_dim, ldk, 0};
+        rms_gemm_serial(scratch, nkb, q + i0 * ldq, ldq, nqb, &kb, pack);
+        for (int64_t r = 0; r < nqb; r++) {
+            float *row = scratch + r * nkb;
+            for (int64_t j = 0; j < nkb; j++) row[j] *= scale;
+            softmax_causal_row(row, q_pos0 + i0 + r + 1, nkb);
         }
+        // out[i0:i0+nqb] (nqb, head_dim) = P (nqb, nkb) · V[0:nkb]   (V read as (head_dim, nkb))
+        const rms_gemm_b vb = {v, RMS_DTYPE_F32, head_dim, nkb, ldk, 1};
+        rms_gemm_serial(out + i0 * ldo, ldo, scratch, nkb, nqb, &vb, pack);
     }
 }
 
-void rms_attention_last(float *out, const float *q, const float *k, const float *v, int64_t n, int64_t n_heads,
-                        int64_t n_kv, int64_t head_dim, float *scratch) {
+void rms_attention(float *out, const float *q, const float *k, const float *v, int64_t n, int64_t n_heads,
+                   int64_t n_kv, int64_t head_dim, float *scratch, void *pack) {
     RMS_ASSERT(n_kv > 0 && n_heads % n_kv == 0);
-    const int64_t group = n_heads / n_kv, ldk = n_kv * head_dim;
-    const float scale = (float)(1.0 / sqrt((double)head_dim));
+    const int64_t group = n_heads / n_kv, ldq = n_heads * head_dim, ldk = n_kv * head_dim;
     for (int64_t h = 0; h < n_heads; h++) {
         const int64_t g = h / group;
-        // scores (n) = scale · K[:, g] · q_h
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)head_dim, scale, k + g * head_dim, (int)ldk,
-                    q + h * head_dim, 1, 0.0f, scratch, 1);
-        softmax_causal_row(scratch, n, n); // the last token sees every key
-        // out_h (head_dim) = V[:, g]ᵀ · p
-        cblas_sgemv(CblasRowMajor, CblasTrans, (int)n, (int)head_dim, 1.0f, v + g * head_dim, (int)ldk, scratch, 1,
-                    0.0f, out + h * head_dim, 1);
+        rms_attention_head(out + h * head_dim, ldq, q + h * head_dim, ldq, n, 0, k + g * head_dim, v + g * head_dim,
+                           ldk, n, head_dim, scratch, pack);
     }
 }
 

@@ -2,8 +2,11 @@
  * that the unit tests compare against.
  *
  * Layouts are row-major. Activations are fp32. Weights are rms_weight views into the checkpoint
- * mapping (any of F32/F16/BF16), never copied whole: rms_linear converts a block of rows at a time
- * into the caller's scratch buffer and multiplies it with OpenBLAS sgemm.
+ * mapping (any of F32/F16/BF16), never copied whole: rms_linear multiplies with rmscore's own GEMM
+ * (gemm.h), which converts small blocks of the weight while packing them.
+ *
+ * Every kernel computes each output row from that row's inputs alone, in an order that does not depend
+ * on the other rows of the call (gemm.h): results are batch invariant.
  *
  * No function here allocates; scratch buffers are the caller's (see the *_scratch_floats helpers).
  */
@@ -13,6 +16,7 @@
 #include <stdint.h>
 
 #include "src/base/dtype.h"
+#include "src/engine/gemm.h"
 
 /* A weight matrix as torch.nn.Linear stores it: (rows = out_features, cols = in_features). */
 typedef struct rms_weight {
@@ -21,14 +25,9 @@ typedef struct rms_weight {
     int64_t rows, cols;
 } rms_weight;
 
-/* Rows of a converted weight block: enough for sgemm efficiency, small enough to stay in cache-ish
- * memory. The scratch for rms_linear must hold rms_linear_scratch_floats(w) floats. */
-int64_t rms_linear_block_rows(const rms_weight *w);
-int64_t rms_linear_scratch_floats(const rms_weight *w);
-
-/* y (m, w.rows) = x (m, w.cols) · wᵀ.  scratch: rms_linear_scratch_floats(w) floats (unused for
- * aligned F32 weights). If round_bf16, x is rounded to bf16 precision first (in place). */
-void rms_linear(float *y, float *x, int64_t m, const rms_weight *w, float *scratch, int round_bf16);
+/* y (m, w.rows) = x (m, w.cols) · wᵀ on the engine's threads. bf16: --compute bf16 (gemm.h). Needs
+ * rms_gemm_ctx_reserve(g, m, w.cols). */
+void rms_linear(rms_gemm_ctx *g, float *y, const float *x, int64_t m, const rms_weight *w, int bf16);
 /* Reference: plain loops in double accumulation. */
 void rms_linear_naive(float *y, const float *x, int64_t m, const rms_weight *w);
 
@@ -53,19 +52,24 @@ void rms_rope_tables(float *cos_t, float *sin_t, const double *inv_freq, int64_t
 void rms_rope_apply(float *x, int64_t n_tok, int64_t n_heads, int64_t head_dim, int64_t pos0,
                     const float *cos_t, const float *sin_t);
 
-/* Causal GQA self-attention for ONE sequence of n tokens.
- *   q   (n, n_heads * head_dim)      k, v (n, n_kv * head_dim)
- *   out (n, n_heads * head_dim)      scratch: rms_attention_scratch_floats(n) floats
- * Query head h attends with kv head h / (n_heads / n_kv); scores scaled by 1/sqrt(head_dim). */
-int64_t rms_attention_scratch_floats(int64_t n);
-void rms_attention(float *out, const float *q, const float *k, const float *v, int64_t n,
-                   int64_t n_heads, int64_t n_kv, int64_t head_dim, float *scratch);
-/* Attention of the LAST token of ONE sequence of n tokens only (what the last layer needs for the score):
- *   q   (n_heads * head_dim) that token's query    k, v (n, n_kv * head_dim)
- *   out (n_heads * head_dim)                        scratch: n floats
- * The same as the last row of rms_attention on the sequence, in O(n) instead of O(n²). */
-void rms_attention_last(float *out, const float *q, const float *k, const float *v, int64_t n, int64_t n_heads,
-                        int64_t n_kv, int64_t head_dim, float *scratch);
+/* Causal attention of ONE query head over ONE sequence, on the calling thread:
+ *   q   (nq, head_dim) [row stride ldq]   the queries at positions q_pos0 .. q_pos0 + nq - 1
+ *   k,v (nk, head_dim) [row stride ldk]   keys/values at positions 0 .. nk - 1 (nk >= q_pos0 + nq)
+ *   out (nq, head_dim) [row stride ldo]
+ * Query i sees keys 0 .. q_pos0 + i; scores scaled by 1/sqrt(head_dim). A query's output depends only on
+ * its own row and the keys it sees (bitwise): the last token alone (nq = 1), the whole sequence, or a
+ * continuation after a shared prefix (keys = prefix ++ continuation) give it the same bits.
+ *   scratch: rms_attention_scratch_floats(nk) floats      pack: rms_gemm_pack_bytes(), 64-byte aligned */
+int64_t rms_attention_scratch_floats(int64_t nk);
+void rms_attention_head(float *out, int64_t ldo, const float *q, int64_t ldq, int64_t nq, int64_t q_pos0,
+                        const float *k, const float *v, int64_t ldk, int64_t nk, int64_t head_dim, float *scratch,
+                        void *pack);
+
+/* Causal GQA self-attention for ONE sequence of n tokens (every head, rms_attention_head each):
+ *   q   (n, n_heads * head_dim)      k, v (n, n_kv * head_dim)      out (n, n_heads * head_dim)
+ * Query head h attends with kv head h / (n_heads / n_kv). */
+void rms_attention(float *out, const float *q, const float *k, const float *v, int64_t n, int64_t n_heads,
+                   int64_t n_kv, int64_t head_dim, float *scratch, void *pack);
 void rms_attention_naive(float *out, const float *q, const float *k, const float *v, int64_t n,
                          int64_t n_heads, int64_t n_kv, int64_t head_dim);
 

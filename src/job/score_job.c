@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "io/sha256.h"
-#include "src/engine/blas.h"
+#include "src/engine/parallel.h"
 #include "src/base/clock.h"
 
 int64_t rms_default_threads(void) {

@@ -1,0 +1,634 @@
+#include "src/engine/gemm.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/engine/parallel.h"
+
+/* Blocking. KC: k-block (the accumulators are stored to y and reloaded between blocks; exact).
+ * NCB: columns of B packed at once: KC × NCB fp32 = 256 KiB, to stay in L2 while the x tiles stream.
+ * (Measured on Zen 5 at the 1B shapes: 512 × 128 ≈ 1024 × 64 ≈ 512 × 256 > 256 × 256 by ~8%.) */
+#define KC 512
+#define NCB 128
+#define MAX_MR 12
+#define MAX_NR 32
+
+/* y[0:mr, 0:nvalid] (=|+=) x · panelᵀ over kc steps. x: a packed tile of the rows, (kc, MR) (bf16: (kc/2, MR, 2));
+ * panel: (kc, NR) (bf16: (kc/2, NR, 2)). */
+typedef void (*ukr_fn)(int mr, int64_t kc, const void *x, const void *wp, float *y, int64_t ldy, int nvalid,
+                       int load);
+
+typedef struct kern {
+    rms_kernel id;
+    int mr, nr;    // fp32 micro-tile
+    ukr_fn f32;
+    int mr16, nr16; // bf16 micro-tile (0: no bf16 dot products)
+    ukr_fn bf16;
+} kern;
+
+/* ---- micro-kernels: y[0:mr, 0:nvalid] (=|+=) x[0:mr, 0:kc] · panelᵀ; panel (kc, nr) packed ----------------- */
+
+/* Runs body on a full-width tile of y, or on a zero-padded copy when the panel is narrower than nr. */
+#define EDGE_BEGIN(NR)                                                                                               \
+    float tmp[MAX_MR * MAX_NR];                                                                                      \
+    float *yy = y;                                                                                                   \
+    int64_t ly = ldy;                                                                                                \
+    if (nvalid < (NR)) {                                                                                             \
+        if (load)                                                                                                    \
+            for (int i = 0; i < mr; i++) {                                                                           \
+                memcpy(tmp + i * (NR), y + i * ldy, (size_t)nvalid * sizeof(float));                                 \
+                memset(tmp + i * (NR) + nvalid, 0, (size_t)((NR) - nvalid) * sizeof(float));                         \
+            }                                                                                                        \
+        yy = tmp;                                                                                                    \
+        ly = (NR);                                                                                                   \
+    }
+#define EDGE_END(NR)                                                                                                 \
+    if (nvalid < (NR))                                                                                               \
+        for (int i = 0; i < mr; i++) memcpy(y + i * ldy, tmp + i * (NR), (size_t)nvalid * sizeof(float));
+
+/* generic: 4 × 8, separate multiply and add (this file is built with -ffp-contract=off). */
+static void ukr_generic(int mr, int64_t kc, const void *xv, const void *wpv, float *y, int64_t ldy, int nvalid,
+                        int load) {
+    const float *x = xv, *wp = wpv;
+    EDGE_BEGIN(8)
+    float acc[4][8];
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < 8; j++) acc[i][j] = load ? yy[i * ly + j] : 0.0f;
+    for (int64_t c = 0; c < kc; c++)
+        for (int i = 0; i < mr; i++) {
+            const float xi = x[c * 4 + i];
+            for (int j = 0; j < 8; j++) acc[i][j] = acc[i][j] + xi * wp[c * 8 + j];
+        }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < 8; j++) yy[i * ly + j] = acc[i][j];
+    EDGE_END(8)
+}
+
+/* avx2: 6 × 16 (12 accumulators). */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+avx2_body(const int mr, int64_t kc, const float *x, const float *wp, float *y, int64_t ldy, int load) {
+    __m256 a0[6], a1[6];
+#pragma GCC unroll 6
+    for (int i = 0; i < 6; i++)
+        if (i < mr) {
+            a0[i] = load ? _mm256_loadu_ps(y + i * ldy) : _mm256_setzero_ps();
+            a1[i] = load ? _mm256_loadu_ps(y + i * ldy + 8) : _mm256_setzero_ps();
+        }
+    for (int64_t c = 0; c < kc; c++) {
+        const __m256 w0 = _mm256_load_ps(wp + c * 16), w1 = _mm256_load_ps(wp + c * 16 + 8);
+#pragma GCC unroll 6
+        for (int i = 0; i < 6; i++)
+            if (i < mr) {
+                const __m256 xb = _mm256_broadcast_ss(x + c * 6 + i);
+                a0[i] = _mm256_fmadd_ps(xb, w0, a0[i]);
+                a1[i] = _mm256_fmadd_ps(xb, w1, a1[i]);
+            }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < 6; i++)
+        if (i < mr) {
+            _mm256_storeu_ps(y + i * ldy, a0[i]);
+            _mm256_storeu_ps(y + i * ldy + 8, a1[i]);
+        }
+}
+
+__attribute__((target("avx2,fma"))) static void ukr_avx2(int mr, int64_t kc, const void *xv, const void *wpv, float *y,
+                                                         int64_t ldy, int nvalid, int load) {
+    const float *x = xv, *wp = wpv;
+    EDGE_BEGIN(16)
+    switch (mr) {
+    case 1: avx2_body(1, kc, x, wp, yy, ly, load); break;
+    case 2: avx2_body(2, kc, x, wp, yy, ly, load); break;
+    case 3: avx2_body(3, kc, x, wp, yy, ly, load); break;
+    case 4: avx2_body(4, kc, x, wp, yy, ly, load); break;
+    case 5: avx2_body(5, kc, x, wp, yy, ly, load); break;
+    default: avx2_body(6, kc, x, wp, yy, ly, load); break;
+    }
+    EDGE_END(16)
+}
+
+/* avx512: 12 × 32 (24 accumulators). */
+__attribute__((target("avx512f"), always_inline)) static inline void
+avx512_body(const int mr, int64_t kc, const float *x, const float *wp, float *y, int64_t ldy, int load) {
+    __m512 a0[12], a1[12];
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; i++)
+        if (i < mr) {
+            a0[i] = load ? _mm512_loadu_ps(y + i * ldy) : _mm512_setzero_ps();
+            a1[i] = load ? _mm512_loadu_ps(y + i * ldy + 16) : _mm512_setzero_ps();
+        }
+    for (int64_t c = 0; c < kc; c++) {
+        const __m512 w0 = _mm512_load_ps(wp + c * 32), w1 = _mm512_load_ps(wp + c * 32 + 16);
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++)
+            if (i < mr) {
+                const __m512 xb = _mm512_set1_ps(x[c * 12 + i]);
+                a0[i] = _mm512_fmadd_ps(xb, w0, a0[i]);
+                a1[i] = _mm512_fmadd_ps(xb, w1, a1[i]);
+            }
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; i++)
+        if (i < mr) {
+            _mm512_storeu_ps(y + i * ldy, a0[i]);
+            _mm512_storeu_ps(y + i * ldy + 16, a1[i]);
+        }
+}
+
+#define CASES12(BODY, ...)                                                                                           \
+    switch (mr) {                                                                                                    \
+    case 1: BODY(1, __VA_ARGS__); break;                                                                             \
+    case 2: BODY(2, __VA_ARGS__); break;                                                                             \
+    case 3: BODY(3, __VA_ARGS__); break;                                                                             \
+    case 4: BODY(4, __VA_ARGS__); break;                                                                             \
+    case 5: BODY(5, __VA_ARGS__); break;                                                                             \
+    case 6: BODY(6, __VA_ARGS__); break;                                                                             \
+    case 7: BODY(7, __VA_ARGS__); break;                                                                             \
+    case 8: BODY(8, __VA_ARGS__); break;                                                                             \
+    case 9: BODY(9, __VA_ARGS__); break;                                                                             \
+    case 10: BODY(10, __VA_ARGS__); break;                                                                           \
+    case 11: BODY(11, __VA_ARGS__); break;                                                                           \
+    default: BODY(12, __VA_ARGS__); break;                                                                           \
+    }
+
+__attribute__((target("avx512f"))) static void ukr_avx512(int mr, int64_t kc, const void *xv, const void *wpv, float *y,
+                                                          int64_t ldy, int nvalid, int load) {
+    const float *x = xv, *wp = wpv;
+    EDGE_BEGIN(32)
+    CASES12(avx512_body, kc, x, wp, yy, ly, load)
+    EDGE_END(32)
+}
+
+/* avx512 + AVX512_BF16: 12 × 32; x is bf16 (rows of even length), the panel holds (kc/2, 32, 2) bf16 pairs. */
+__attribute__((target("avx512f,avx512bf16"), always_inline)) static inline void
+bf16_body(const int mr, int64_t kc, const uint16_t *x, const uint16_t *wp, float *y, int64_t ldy, int load) {
+    __m512 a0[12], a1[12];
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; i++)
+        if (i < mr) {
+            a0[i] = load ? _mm512_loadu_ps(y + i * ldy) : _mm512_setzero_ps();
+            a1[i] = load ? _mm512_loadu_ps(y + i * ldy + 16) : _mm512_setzero_ps();
+        }
+    for (int64_t cp = 0; cp < kc / 2; cp++) {
+        const __m512bh w0 = (__m512bh)_mm512_load_si512(wp + cp * 64);
+        const __m512bh w1 = (__m512bh)_mm512_load_si512(wp + cp * 64 + 32);
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++)
+            if (i < mr) {
+                int32_t pair;
+                memcpy(&pair, x + (cp * 12 + i) * 2, sizeof pair);
+                const __m512bh xb = (__m512bh)_mm512_set1_epi32(pair);
+                a0[i] = _mm512_dpbf16_ps(a0[i], xb, w0);
+                a1[i] = _mm512_dpbf16_ps(a1[i], xb, w1);
+            }
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; i++)
+        if (i < mr) {
+            _mm512_storeu_ps(y + i * ldy, a0[i]);
+            _mm512_storeu_ps(y + i * ldy + 16, a1[i]);
+        }
+}
+
+__attribute__((target("avx512f,avx512bf16"))) static void ukr_bf16(int mr, int64_t kc, const void *xv, const void *wpv,
+                                                                   float *y, int64_t ldy, int nvalid, int load) {
+    const uint16_t *x = xv, *wp = wpv;
+    EDGE_BEGIN(32)
+    CASES12(bf16_body, kc, x, wp, yy, ly, load)
+    EDGE_END(32)
+}
+
+/* ---- kernel selection ------------------------------------------------------------------------------------------ */
+
+static const kern KERNELS[] = {
+    {RMS_KERNEL_GENERIC, 4, 8, ukr_generic, 0, 0, NULL},
+    {RMS_KERNEL_AVX2, 6, 16, ukr_avx2, 0, 0, NULL},
+    {RMS_KERNEL_AVX512, 12, 32, ukr_avx512, 12, 32, ukr_bf16},
+};
+static const char *const KERNEL_NAMES[] = {"generic", "avx2", "avx512"};
+
+static _Atomic(const kern *) chosen;
+
+const char *rms_kernel_name(rms_kernel k) { return KERNEL_NAMES[k]; }
+
+int rms_kernel_supported(rms_kernel k) {
+    __builtin_cpu_init();
+    switch (k) {
+    case RMS_KERNEL_GENERIC: return 1;
+    case RMS_KERNEL_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case RMS_KERNEL_AVX512: return __builtin_cpu_supports("avx512f");
+    }
+    return 0;
+}
+
+static int cpu_bf16_dot(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16");
+}
+
+static rms_kernel best_kernel(void) {
+    if (rms_kernel_supported(RMS_KERNEL_AVX512)) return RMS_KERNEL_AVX512;
+    if (rms_kernel_supported(RMS_KERNEL_AVX2)) return RMS_KERNEL_AVX2;
+    return RMS_KERNEL_GENERIC;
+}
+
+rms_status rms_gemm_select(const char *name, rms_err *err) {
+    const char *from = "--kernel";
+    if (!name || !*name) {
+        name = getenv("RMSCORE_KERNEL");
+        from = "RMSCORE_KERNEL";
+    }
+    rms_kernel k = best_kernel();
+    if (name && *name && strcmp(name, "auto") != 0) {
+        int found = -1;
+        for (int i = 0; i < 3; i++)
+            if (strcmp(name, KERNEL_NAMES[i]) == 0) found = i;
+        if (found < 0)
+            return rms_fail(err, RMS_ERR_ARG, "%s=%s: unknown kernel (generic, avx2, avx512 or auto)", from, name);
+        if (!rms_kernel_supported((rms_kernel)found))
+            return rms_fail(err, RMS_ERR_ARG, "%s=%s: this CPU cannot run the %s kernels", from, name, name);
+        k = (rms_kernel)found;
+    }
+    atomic_store(&chosen, &KERNELS[k]);
+    return RMS_OK;
+}
+
+static const kern *kernel(void) {
+    const kern *k = atomic_load(&chosen);
+    if (k) return k;
+    rms_err err;
+    if (rms_gemm_select(NULL, &err) != RMS_OK) atomic_store(&chosen, &KERNELS[best_kernel()]);
+    return atomic_load(&chosen);
+}
+
+rms_kernel rms_gemm_kernel(void) { return kernel()->id; }
+
+int rms_gemm_bf16_dot(void) { return kernel()->bf16 != NULL && cpu_bf16_dot(); }
+
+static const struct kern *kernel(void);
+
+/* ---- packing --------------------------------------------------------------------------------------------------- */
+
+/* 16 × 16 fp32 transpose in registers: r[i][j] -> r[j][i]. */
+__attribute__((target("avx512f"), always_inline)) static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+        const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    }
+}
+
+/* pack_f32 for BF16 rows with 16 full rows at jj0: dst[c][jj0 + 0..15] for c in [0, kc16), kc16 a multiple of 16. */
+__attribute__((target("avx512f"))) static void pack_bf16_rows16(float *dst, const uint16_t *src, int64_t ld, int nr,
+                                                                int64_t kc16) {
+    for (int64_t c0 = 0; c0 < kc16; c0 += 16) {
+        __m512 r[16];
+        for (int i = 0; i < 16; i++) {
+            const __m256i h = _mm256_loadu_si256((const __m256i *)(src + i * ld + c0));
+            r[i] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+        }
+        transpose16(r);
+        for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + (c0 + i) * nr, r[i]);
+    }
+}
+
+/* The same with AVX2: 8 full rows at jj0, kc8 a multiple of 8. */
+__attribute__((target("avx2"))) static void pack_bf16_rows8(float *dst, const uint16_t *src, int64_t ld, int nr,
+                                                            int64_t kc8) {
+    for (int64_t c0 = 0; c0 < kc8; c0 += 8) {
+        __m256 r[8], t[8];
+        for (int i = 0; i < 8; i++) {
+            const __m128i h = _mm_loadu_si128((const __m128i *)(src + i * ld + c0));
+            r[i] = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+        }
+        for (int i = 0; i < 4; i++) {
+            t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        for (int i = 0; i < 2; i++) {
+            r[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+            r[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
+            r[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+            r[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
+        }
+        for (int i = 0; i < 4; i++) {
+            t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
+            t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+        }
+        for (int i = 0; i < 8; i++) _mm256_storeu_ps(dst + (c0 + i) * nr, t[i]);
+    }
+}
+
+/* dst (kc, nr) fp32 = B[j0 + jj][kb + c] for jj < nvalid, 0 beyond. */
+static void pack_f32(float *dst, const rms_gemm_b *b, int64_t j0, int nvalid, int nr, int64_t kb, int64_t kc) {
+    if (b->cols) { // B[j][c] at data[c*ld + j]: each c is a contiguous run of j
+        const float *src = (const float *)b->data;
+        for (int64_t c = 0; c < kc; c++) {
+            memcpy(dst + c * nr, src + (kb + c) * b->ld + j0, (size_t)nvalid * sizeof(float));
+            memset(dst + c * nr + nvalid, 0, (size_t)(nr - nvalid) * sizeof(float));
+        }
+        return;
+    }
+    int jj_fast = 0; // columns [0, jj_fast) for c < kc16 done by a vector transpose
+    int64_t kc16 = 0;
+    if (b->dtype == RMS_DTYPE_BF16 && nr % 16 == 0 && kc >= 16 && kernel()->id == RMS_KERNEL_AVX512) {
+        kc16 = kc & ~(int64_t)15;
+        for (; jj_fast + 16 <= nvalid; jj_fast += 16)
+            pack_bf16_rows16(dst + jj_fast, (const uint16_t *)b->data + (j0 + jj_fast) * b->ld + kb, b->ld, nr, kc16);
+    } else if (b->dtype == RMS_DTYPE_BF16 && nr % 8 == 0 && kc >= 8 && kernel()->id == RMS_KERNEL_AVX2) {
+        kc16 = kc & ~(int64_t)7;
+        for (; jj_fast + 8 <= nvalid; jj_fast += 8)
+            pack_bf16_rows8(dst + jj_fast, (const uint16_t *)b->data + (j0 + jj_fast) * b->ld + kb, b->ld, nr, kc16);
+    }
+    for (int jj = 0; jj < nr; jj++) {
+        if (jj >= nvalid) {
+            for (int64_t c = 0; c < kc; c++) dst[c * nr + jj] = 0.0f;
+            continue;
+        }
+        const int64_t off = (j0 + jj) * b->ld + kb;
+        if (jj < jj_fast && b->dtype == RMS_DTYPE_BF16) { // the rest of the row: c in [kc16, kc)
+            const uint16_t *src = (const uint16_t *)b->data + off;
+            for (int64_t c = kc16; c < kc; c++) {
+                const uint32_t bits = (uint32_t)src[c] << 16;
+                memcpy(&dst[c * nr + jj], &bits, sizeof bits);
+            }
+            continue;
+        }
+        if (b->dtype == RMS_DTYPE_BF16) {
+            const uint16_t *src = (const uint16_t *)b->data + off;
+            for (int64_t c = 0; c < kc; c++) {
+                const uint32_t bits = (uint32_t)src[c] << 16;
+                memcpy(&dst[c * nr + jj], &bits, sizeof bits);
+            }
+        } else if (b->dtype == RMS_DTYPE_F32) {
+            const float *src = (const float *)b->data + off;
+            for (int64_t c = 0; c < kc; c++) dst[c * nr + jj] = src[c];
+        } else {
+            const uint8_t *src = (const uint8_t *)b->data + (size_t)off * rms_dtype_size(b->dtype);
+            for (int64_t c = 0; c < kc; c++) {
+                float v;
+                rms_convert_to_f32(&v, src + (size_t)c * rms_dtype_size(b->dtype), b->dtype, 1);
+                dst[c * nr + jj] = v;
+            }
+        }
+    }
+}
+
+/* dst (kc2/2, nr, 2) bf16 = B[j0 + jj][kb + c] (c < kc, zero past k and past nvalid); kc2 = kc rounded up to even. */
+static void pack_bf16(uint16_t *dst, const rms_gemm_b *b, int64_t j0, int nvalid, int nr, int64_t kb, int64_t kc) {
+    const int64_t kc2 = (kc + 1) & ~(int64_t)1;
+    for (int jj = 0; jj < nr; jj++) {
+        for (int64_t c = 0; c < kc2; c++) {
+            uint16_t v = 0;
+            if (jj < nvalid && c < kc) {
+                const int64_t off = (j0 + jj) * b->ld + kb + c;
+                if (b->dtype == RMS_DTYPE_BF16) {
+                    v = ((const uint16_t *)b->data)[off];
+                } else {
+                    float f;
+                    rms_convert_to_f32(&f, (const uint8_t *)b->data + (size_t)off * rms_dtype_size(b->dtype),
+                                       b->dtype, 1);
+                    v = rms_f32_to_bf16(f);
+                }
+            }
+            dst[((c / 2) * nr + jj) * 2 + (c & 1)] = v;
+        }
+    }
+}
+
+/* ---- blocked driver -------------------------------------------------------------------------------------------- */
+
+/* Scratch per thread: the packed B block (KC, NCB) fp32, then one packed x tile (KC, MAX_MR) fp32. */
+#define XTILE_OFFSET ((int64_t)KC * NCB * (int64_t)sizeof(float))
+int64_t rms_gemm_pack_bytes(void) { return XTILE_OFFSET + (int64_t)KC * MAX_MR * (int64_t)sizeof(float); }
+
+/* dst (kc, mr_stride) = x[0:rows, 0:kc] fp32 (rows of stride ldx); rows past `rows` are not read by the kernel. */
+static void pack_x_f32(float *dst, const float *x, int64_t ldx, int rows, int mr_stride, int64_t kc) {
+    for (int i = 0; i < rows; i++)
+        for (int64_t c = 0; c < kc; c++) dst[c * mr_stride + i] = x[i * ldx + c];
+}
+
+
+
+/* y[i0:i1, j0:j1] for one block of the output, on this thread. Either xp holds x packed in tiles of mr rows
+ * (tile t: (k, mr) fp32, or (k2/2, mr, 2) bf16; tile_elems elements each; i0 a multiple of mr), or xp is NULL and x
+ * (fp32 rows of stride ldx) is packed here tile by tile. */
+static void gemm_block(const kern *K, int bf16, float *y, int64_t ldy, const void *xp, int64_t tile_elems,
+                       const float *x, int64_t ldx, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                       const rms_gemm_b *b, void *pack) {
+    const int mr = bf16 ? K->mr16 : K->mr, nr = bf16 ? K->nr16 : K->nr;
+    const ukr_fn ukr = bf16 ? K->bf16 : K->f32;
+    const size_t xsize = bf16 ? sizeof(uint16_t) : sizeof(float);
+    float *xt = (float *)((uint8_t *)pack + XTILE_OFFSET); // (kc, mr): this tile of x rows when packed here
+    for (int64_t jb = j0; jb < j1; jb += NCB) {
+        const int64_t nb = (j1 - jb < NCB) ? j1 - jb : NCB;
+        const int64_t panels = (nb + nr - 1) / nr;
+        for (int64_t kb = 0; kb < b->k; kb += KC) {
+            const int64_t kc = (b->k - kb < KC) ? b->k - kb : KC;
+            const int64_t kc2 = bf16 ? (kc + 1) & ~(int64_t)1 : kc;
+            for (int64_t p = 0; p < panels; p++) {
+                const int nvalid = (int)((nb - p * nr < nr) ? nb - p * nr : nr);
+                if (bf16) pack_bf16((uint16_t *)pack + p * kc2 * nr, b, jb + p * nr, nvalid, nr, kb, kc);
+                else pack_f32((float *)pack + p * kc * nr, b, jb + p * nr, nvalid, nr, kb, kc);
+            }
+            for (int64_t i = i0; i < i1; i += mr) {
+                const int rows = (int)((i1 - i < mr) ? i1 - i : mr);
+                const void *xi;
+                if (xp) {
+                    xi = (const uint8_t *)xp + (size_t)((i / mr) * tile_elems + kb * mr) * xsize;
+                } else {
+                    pack_x_f32(xt, x + i * ldx + kb, ldx, rows, mr, kc);
+                    xi = xt;
+                }
+                for (int64_t p = 0; p < panels; p++) {
+                    const int nvalid = (int)((nb - p * nr < nr) ? nb - p * nr : nr);
+                    const uint8_t *wp = (const uint8_t *)pack + (size_t)(p * kc2 * nr) * xsize;
+                    ukr(rows, kc2, xi, wp, y + i * ldy + jb + p * nr, ldy, nvalid, kb > 0);
+                }
+            }
+        }
+    }
+}
+
+void rms_gemm_serial(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t m, const rms_gemm_b *b, void *pack) {
+    if (m <= 0 || b->n <= 0) return;
+    if (b->k == 0) {
+        for (int64_t i = 0; i < m; i++) memset(y + i * ldy, 0, (size_t)b->n * sizeof(float));
+        return;
+    }
+    gemm_block(kernel(), 0, y, ldy, NULL, 0, x, ldx, 0, m, 0, b->n, b, pack);
+}
+
+void rms_gemm_ctx_init(rms_gemm_ctx *g) { memset(g, 0, sizeof *g); }
+
+void rms_gemm_ctx_free(rms_gemm_ctx *g) {
+    free(g->pack);
+    free(g->xbuf);
+    memset(g, 0, sizeof *g);
+}
+
+rms_status rms_gemm_ctx_reserve(rms_gemm_ctx *g, int64_t m, int64_t k, rms_err *err) {
+    const int threads = rms_parallel_threads();
+    if (g->threads < threads) {
+        free(g->pack);
+        g->pack = aligned_alloc(64, (size_t)threads * (size_t)rms_gemm_pack_bytes());
+        if (!g->pack) goto oom;
+        g->threads = threads;
+    }
+    const int64_t need = (m + MAX_MR) * (k + 1) * (int64_t)sizeof(float); // x packed in tiles (rms_gemm)
+    if (need > g->cap_xbuf) {
+        free(g->xbuf);
+        g->xbuf = malloc((size_t)need);
+        if (!g->xbuf) goto oom;
+        g->cap_xbuf = need;
+    }
+    return RMS_OK;
+oom:
+    rms_gemm_ctx_free(g);
+    return rms_fail(err, RMS_ERR_NOMEM, "out of memory for matrix-multiply scratch (%lld x %lld)", (long long)m,
+                    (long long)k);
+}
+
+void *rms_gemm_ctx_pack(const rms_gemm_ctx *g, int thread) {
+    return (uint8_t *)g->pack + (size_t)thread * (size_t)rms_gemm_pack_bytes();
+}
+
+typedef struct gemm_job {
+    const kern *K;
+    const rms_gemm_ctx *g;
+    int bf16;      // 1: the bf16 dot-product kernel; round: fp32 kernel on bf16-rounded x
+    int round;
+    float *y;
+    int64_t ldy, ldx, m, mr, tile_elems;
+    const float *x;
+    void *xp;      // x packed in tiles of mr rows
+    const rms_gemm_b *b;
+    int64_t n_blocks_j, rows_per_task, cols_per_task;
+} gemm_job;
+
+/* Packs tile t of x: (k, mr) fp32 (rounded to bf16 values if J->round), or (k2/2, mr, 2) bf16; missing rows 0. */
+static void pack_x_task(void *ctx, int64_t t, int thread) {
+    (void)thread;
+    const gemm_job *J = ctx;
+    const int64_t k = J->b->k, mr = J->mr, i0 = t * mr;
+    if (J->bf16) {
+        const int64_t k2 = (k + 1) & ~(int64_t)1;
+        uint16_t *dst = (uint16_t *)J->xp + t * J->tile_elems;
+        for (int64_t i = 0; i < mr; i++) {
+            const float *xi = J->x + (i0 + i) * J->ldx;
+            for (int64_t c = 0; c < k2; c++)
+                dst[((c / 2) * mr + i) * 2 + (c & 1)] = (i0 + i < J->m && c < k) ? rms_f32_to_bf16(xi[c]) : 0;
+        }
+    } else {
+        float *dst = (float *)J->xp + t * J->tile_elems;
+        for (int64_t i = 0; i < mr; i++) {
+            const float *xi = J->x + (i0 + i) * J->ldx;
+            if (i0 + i >= J->m) {
+                for (int64_t c = 0; c < k; c++) dst[c * mr + i] = 0.0f;
+            } else if (J->round) {
+                for (int64_t c = 0; c < k; c++) dst[c * mr + i] = rms_bf16_to_f32(rms_f32_to_bf16(xi[c]));
+            } else {
+                for (int64_t c = 0; c < k; c++) dst[c * mr + i] = xi[c];
+            }
+        }
+    }
+}
+
+static void gemm_task(void *ctx, int64_t task, int thread) {
+    const gemm_job *J = ctx;
+    const int64_t tj = task % J->n_blocks_j, ti = task / J->n_blocks_j;
+    const int64_t i0 = ti * J->rows_per_task, j0 = tj * J->cols_per_task;
+    const int64_t i1 = (i0 + J->rows_per_task < J->m) ? i0 + J->rows_per_task : J->m;
+    const int64_t j1 = (j0 + J->cols_per_task < J->b->n) ? j0 + J->cols_per_task : J->b->n;
+    gemm_block(J->K, J->bf16, J->y, J->ldy, J->xp, J->tile_elems, NULL, 0, i0, i1, j0, j1, J->b,
+               rms_gemm_ctx_pack(J->g, thread));
+}
+
+void rms_gemm(rms_gemm_ctx *g, float *y, int64_t ldy, const float *x, int64_t ldx, int64_t m, const rms_gemm_b *b,
+              int bf16) {
+    if (m <= 0 || b->n <= 0) return;
+    if (b->k == 0) {
+        for (int64_t i = 0; i < m; i++) memset(y + i * ldy, 0, (size_t)b->n * sizeof(float));
+        return;
+    }
+    const kern *K = kernel();
+    const int dot = bf16 && K->bf16 && cpu_bf16_dot();
+    gemm_job J = {.K = K, .g = g, .bf16 = dot, .round = bf16 && !dot, .y = y, .ldy = ldy, .ldx = ldx, .m = m,
+                  .x = x, .xp = g->xbuf, .b = b, .cols_per_task = NCB};
+    J.mr = dot ? K->mr16 : K->mr;
+    J.tile_elems = J.mr * ((b->k + 1) & ~(int64_t)1);
+    // x packed in tiles once for every column block (and rounded or converted to bf16 on the way)
+    const int64_t tiles = (m + J.mr - 1) / J.mr;
+    rms_parallel_run(tiles, pack_x_task, &J);
+    // Tasks: column blocks of whole NCB (packing stays per task); rows split as well (in whole tiles) when there
+    // are too few column blocks to keep every thread busy.
+    const int threads = rms_parallel_threads();
+    J.n_blocks_j = (b->n + NCB - 1) / NCB;
+    J.rows_per_task = tiles * J.mr;
+    if (threads > 1 && J.n_blocks_j < 4 * threads) {
+        const int64_t parts = (4 * threads + J.n_blocks_j - 1) / J.n_blocks_j;
+        int64_t rows = (m + parts - 1) / parts;
+        rows = (rows + J.mr - 1) / J.mr * J.mr;
+        J.rows_per_task = rows < 4 * J.mr ? 4 * J.mr : rows;
+    }
+    const int64_t n_blocks_i = (m + J.rows_per_task - 1) / J.rows_per_task;
+    rms_parallel_run(J.n_blocks_j * n_blocks_i, gemm_task, &J);
+}
+
+void rms_gemm_reference(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t m, const rms_gemm_b *b,
+                        rms_kernel k) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < b->n; j++) {
+            float acc = 0.0f;
+            for (int64_t c = 0; c < b->k; c++) {
+                float w;
+                if (b->cols) {
+                    w = ((const float *)b->data)[c * b->ld + j];
+                } else {
+                    const size_t off = (size_t)(j * b->ld + c) * rms_dtype_size(b->dtype);
+                    rms_convert_to_f32(&w, (const uint8_t *)b->data + off, b->dtype, 1);
+                }
+                acc = (k == RMS_KERNEL_GENERIC) ? acc + x[i * ldx + c] * w : fmaf(x[i * ldx + c], w, acc);
+            }
+            y[i * ldy + j] = acc;
+        }
+}
+
+rms_status rms_engine_start(int threads, rms_err *err) {
+    rms_status st = rms_gemm_select(NULL, err);
+    if (st != RMS_OK) return st;
+    return rms_parallel_init(threads, err);
+}
+
+void rms_engine_describe(char *buf, size_t len, int bf16) {
+    const char *name = rms_kernel_name(rms_gemm_kernel());
+    if (!bf16)
+        snprintf(buf, len, "kernels %s, fp32", name);
+    else if (rms_gemm_bf16_dot())
+        snprintf(buf, len, "kernels %s, bf16 on AVX512_BF16 dot products", name);
+    else
+        snprintf(buf, len, "kernels %s, bf16 requested but this CPU has no bf16 dot products (AVX512_BF16): "
+                 "bf16-rounded inputs on the fp32 kernels", name);
+}
