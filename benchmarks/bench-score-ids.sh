@@ -8,8 +8,11 @@
 # Builds nothing. Generates once (cached in $BENCH_DIR) a random checkpoint with
 #   make-test-model --hidden 2048 --intermediate 8192 --layers 16 --heads 32 --kv-heads 8
 #                   --dtype bf16 --shards 2          (default vocab 128264, head_dim 64)
-# and SEQS random sequences of TOKENS ids, runs `score-ids --threads $THREADS` once as warm-up and
-# REPEATS times, and reports the best wall time (model loading included: it is part of a run).
+# and SEQS random sequences of TOKENS ids, runs `score-ids --threads $THREADS --compute fp32|bf16` once as
+# warm-up and REPEATS times each, and reports the best wall times (model loading included: it is part of a
+# run); then bench-sgemm with OpenBLAS's best core for the CPU (RMSCORE_BLAS_CORE=auto) and the PyTorch
+# baseline (benchmarks/torch_baseline.py, fp32 and bf16, OPENBLAS_CORETYPE = that core) on the same ids.
+# Prints the CPU model and flags, tokens/s of each and the ratios, all measured in the same run.
 #
 # What is counted as FLOPs (per run):
 #   matmul:    2 * P * N, N = all tokens, P = weights of the per-token matmuls
@@ -20,7 +23,7 @@
 #   attention: per layer and sequence of length T, causal half only:
 #              2 (QK^T and PV) * 2 (multiply + add) * heads * hd * T*(T+1)/2.
 #              Softmax, RMSNorm, RoPE and SwiGLU elementwise work are not counted.
-# Effective GFLOP/s = (matmul + attention FLOPs) / best wall time; it is compared with the
+# Effective GFLOP/s = (matmul + attention FLOPs) / best fp32 wall time; it is compared with the
 # model-shape sgemm rate of build/bench-sgemm (its last line `weighted GFLOP/s: X`).
 set -euo pipefail
 
@@ -75,58 +78,76 @@ print(N, 2 * P * N, att, P)
 EOF
 )
 
+echo "== CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -n 1); $(nproc) CPUs here"
+FLAGS=$(grep -m1 '^flags' /proc/cpuinfo)
+echo "   flags: $(for f in avx2 fma avx512f avx512_bf16 amx_bf16; do [[ " $FLAGS " == *" $f "* ]] && printf '%s ' "$f" || printf 'no-%s ' "$f"; done)"
 echo "== rmscore score-ids: $SEQS x $TOKENS tokens, --threads $THREADS"
 echo "   model $MODEL: ${SHAPE[*]}; matmul weights per token $PARAMS"
+# run_once COMPUTE: wall seconds of one score-ids run (model loading included: it is part of a run)
 run_once() {
     local t0 t1
     t0=$(date +%s.%N)
-    "$RMSCORE" score-ids --model "$MODEL" --threads "$THREADS" <"$IDS" >"$BENCH_DIR/scores.txt" \
-        2>"$BENCH_DIR/score-ids.err"
+    "$RMSCORE" score-ids --model "$MODEL" --threads "$THREADS" --compute "$1" <"$IDS" >"$BENCH_DIR/scores-$1.txt" \
+        2>"$BENCH_DIR/score-ids-$1.err"
     t1=$(date +%s.%N)
     "$PY" -c "print('%.4f' % ($t1 - $t0))"
 }
-echo "   warm-up: $(run_once) s"
-BEST=
-for r in $(seq "$REPEATS"); do
-    t=$(run_once)
-    echo "   run $r: $t s"
-    if [[ -z $BEST ]] || "$PY" -c "import sys; sys.exit(0 if $t < $BEST else 1)"; then BEST=$t; fi
+declare -A BEST
+for compute in fp32 bf16; do
+    echo "   $compute warm-up: $(run_once "$compute") s"
+    for r in $(seq "$REPEATS"); do
+        t=$(run_once "$compute")
+        echo "   $compute run $r: $t s"
+        if [[ -z ${BEST[$compute]:-} ]] || "$PY" -c "import sys; sys.exit(0 if $t < ${BEST[$compute]} else 1)"; then
+            BEST[$compute]=$t
+        fi
+    done
+    [[ $(wc -l <"$BENCH_DIR/scores-$compute.txt") -eq $SEQS ]] || { echo "bench-score-ids: expected $SEQS scores" >&2; exit 1; }
+    echo "   $compute: $(sed -n 's/.* threads, \(kernels .*\)/\1/p' "$BENCH_DIR/score-ids-$compute.err" | head -n 1)"
 done
-[[ $(wc -l <"$BENCH_DIR/scores.txt") -eq $SEQS ]] || { echo "bench-score-ids: expected $SEQS scores" >&2; exit 1; }
-KERNELS=$(sed -n 's/.*threads, \(OpenBLAS .*\), compute.*/\1/p' "$BENCH_DIR/score-ids.err" | head -n 1)
-CORE=$(printf '%s\n' "$KERNELS" | awk '{print $2}')
-echo "   kernels: $KERNELS"
 
-SGEMM=
+# OpenBLAS's best core for this CPU (validated by its self-test), for sgemm and for PyTorch
+SGEMM= OWN= CORE=
 if [[ -x $BENCH_SGEMM ]]; then
-    SGEMM_OUT=$("$BENCH_SGEMM" --hidden 2048 --intermediate 8192 --heads 32 --kv-heads 8 --tokens "$NTOK" --threads "$THREADS" || true)
+    SGEMM_OUT=$(RMSCORE_BLAS_CORE=auto "$BENCH_SGEMM" --hidden 2048 --intermediate 8192 --heads 32 --kv-heads 8 \
+        --tokens "$NTOK" --threads "$THREADS" || true)
+    CORE=$(printf '%s\n' "$SGEMM_OUT" | sed -n '1s/^OpenBLAS core \([A-Za-z0-9_]*\),.*/\1/p')
     SGEMM=$(printf '%s\n' "$SGEMM_OUT" | tail -n 1 | sed -n 's/^weighted GFLOP\/s: *\([0-9.eE+-]*\).*/\1/p')
+    OWN=$(printf '%s\n' "$SGEMM_OUT" | sed -n 's/^rmscore weighted GFLOP\/s: fp32 \([0-9.]*\), bf16 \([0-9.]*\)/\1 \2/p')
+    echo "== bench-sgemm at the model's shapes, M = $NTOK: OpenBLAS $CORE $SGEMM GFLOP/s; rmscore's kernels (fp32 bf16) $OWN"
 else
     echo "   ($BENCH_SGEMM not found: no sgemm comparison)"
 fi
 
-"$PY" - "$NTOK" "$MM_FLOP" "$ATT_FLOP" "$BEST" "${SGEMM:-}" <<'EOF'
-import sys
-n, mm, att, best = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-sg = float(sys.argv[5]) if sys.argv[5] else None
-eff = (mm + att) / best / 1e9
-print("== best of runs: %.3f s for %d tokens" % (best, n))
-print("tokens/s:                %.1f" % (n / best))
-print("FLOPs counted:           %.1f G matmul + %.2f G causal attention" % (mm / 1e9, att / 1e9))
-print("effective GFLOP/s:       %.1f" % eff)
-if sg:
-    print("sgemm GFLOP/s (model shapes, bench-sgemm): %.1f" % sg)
-    print("ratio effective / sgemm: %.2f" % (eff / sg))
-else:
-    print("sgemm GFLOP/s:           n/a")
-EOF
-
-# ---------------------------------------------------------------- optional PyTorch baseline
+TORCH32= TORCH16=
 if "$PY" -c 'import torch' 2>/dev/null; then
-    # torch gets the same OpenBLAS kernels rmscore runs with (a fair baseline)
-    echo "== PyTorch baseline (fp32, $THREADS threads, same checkpoint and ids, OPENBLAS_CORETYPE=${CORE:-unset})"
-    OPENBLAS_CORETYPE=${CORE:-${OPENBLAS_CORETYPE:-}} "$PY" "$HERE/torch_baseline.py" --model "$MODEL" --ids "$IDS" --threads "$THREADS" \
-        --repeats "$REPEATS" | tail -n 1
+    for dt in fp32 bf16; do
+        line=$(OPENBLAS_CORETYPE=${CORE:-${OPENBLAS_CORETYPE:-}} "$PY" "$HERE/torch_baseline.py" --model "$MODEL" \
+            --ids "$IDS" --threads "$THREADS" --repeats "$REPEATS" --dtype "$dt" 2>/dev/null | tail -n 1)
+        echo "== PyTorch $dt (OPENBLAS_CORETYPE=${CORE:-unset}, $THREADS threads): $line"
+        v=$(printf '%s\n' "$line" | sed -n 's/.* \([0-9.]*\) tok\/s$/\1/p')
+        if [[ $dt == fp32 ]]; then TORCH32=$v; else TORCH16=$v; fi
+    done
 else
     echo "== PyTorch baseline skipped (python3 cannot import torch)"
 fi
+
+"$PY" - "$NTOK" "$MM_FLOP" "$ATT_FLOP" "${BEST[fp32]}" "${BEST[bf16]}" "${SGEMM:-}" "${TORCH32:-}" "${TORCH16:-}" <<'EOF'
+import sys
+n, mm, att = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+t32, t16 = float(sys.argv[4]), float(sys.argv[5])
+num = lambda s: float(s) if s else None  # noqa: E731
+sg, th32, th16 = num(sys.argv[6]), num(sys.argv[7]), num(sys.argv[8])
+r32, r16 = n / t32, n / t16
+eff = (mm + att) / t32 / 1e9
+print("== best of runs, %d tokens; FLOPs counted %.1f G matmul + %.2f G causal attention" % (n, mm / 1e9, att / 1e9))
+print("rmscore fp32:            %.1f tokens/s (%.1f effective GFLOP/s)" % (r32, eff))
+print("rmscore bf16:            %.1f tokens/s (%.2fx fp32)" % (r16, r16 / r32))
+if sg:
+    print("fp32 effective / OpenBLAS sgemm (best core): %.2f" % (eff / sg))
+if th32:
+    print("PyTorch fp32:            %.1f tokens/s; rmscore fp32 / PyTorch fp32 = %.2f, rmscore bf16 / PyTorch fp32 = %.2f"
+          % (th32, r32 / th32, r16 / th32))
+if th16:
+    print("PyTorch bf16:            %.1f tokens/s; rmscore bf16 / PyTorch bf16 = %.2f" % (th16, r16 / th16))
+EOF

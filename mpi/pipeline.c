@@ -96,7 +96,7 @@ static int grow_bytes(void **buf, size_t *cap, size_t need) {
 /* One in/out buffer set; two alternate so a batch can be received while the previous one is sent. */
 typedef struct slot {
     int64_t hdr[HDR_LEN];
-    void *offsets; size_t offsets_cap;  // (n_seqs + 1) int64
+    void *offsets; size_t offsets_cap;  // (2 n_seqs + 1) int64: offsets (n_seqs + 1), then parent (n_seqs)
     void *payload; size_t payload_cap;  // ids (int32, stage 0 input) or hidden (n_tokens, hidden) fp32
     void *scores; size_t scores_cap;    // (n_seqs) fp32, last stage output
     void *hidden; size_t hidden_cap;    // stage 0: (n_tokens, hidden) fp32 embedded from the ids
@@ -116,7 +116,7 @@ typedef struct stage_ctx {
 
 static rms_status stage_compute(stage_ctx *c, slot *in, float **out, size_t *out_count, rms_err *err) {
     const int64_t n_seqs = in->hdr[HDR_SEQS], n_tok = in->hdr[HDR_TOKENS], h = c->model.config.hidden_size;
-    const rms_batch b = {.n_seqs = n_seqs, .offsets = in->offsets};
+    const rms_batch b = {.n_seqs = n_seqs, .offsets = in->offsets, .parent = (int64_t *)in->offsets + n_seqs + 1};
     float *hidden = in->payload;
     rms_status st;
     if (c->role.stage == 0) {
@@ -139,18 +139,18 @@ static rms_status stage_compute(stage_ctx *c, slot *in, float **out, size_t *out
     return RMS_OK;
 }
 
-/* Receives the offsets and payload that follow a header into s. */
+/* Receives the layout (offsets and parents) and payload that follow a header into s. */
 static rms_status stage_recv_body(stage_ctx *c, slot *s, rms_err *err) {
     const int64_t n_seqs = s->hdr[HDR_SEQS], n_tok = s->hdr[HDR_TOKENS];
     const int from_root = c->role.stage == 0;
     const size_t elem = from_root ? sizeof(int32_t) : sizeof(float);
     const int64_t count = from_root ? n_tok : n_tok * c->model.config.hidden_size;
     if (count > INT_MAX) return rms_fail(err, RMS_ERR_ARG, "a micro-batch of %lld tokens is too large for one MPI message; lower --microbatch-tokens", (long long)n_tok);
-    if (!grow_bytes(&s->offsets, &s->offsets_cap, (size_t)(n_seqs + 1) * sizeof(int64_t)) ||
+    if (!grow_bytes(&s->offsets, &s->offsets_cap, (size_t)(2 * n_seqs + 1) * sizeof(int64_t)) ||
         !grow_bytes(&s->payload, &s->payload_cap, (size_t)count * elem + 1))
         return rms_fail(err, RMS_ERR_NOMEM, "out of memory receiving %lld tokens", (long long)n_tok);
     MPI_Request r[2];
-    MPI_CHECK(MPI_Irecv(s->offsets, (int)(n_seqs + 1), MPI_INT64_T, c->role.prev_rank, TAG_OFFSETS, c->comm, &r[0]), "Irecv");
+    MPI_CHECK(MPI_Irecv(s->offsets, (int)(2 * n_seqs + 1), MPI_INT64_T, c->role.prev_rank, TAG_OFFSETS, c->comm, &r[0]), "Irecv");
     MPI_CHECK(MPI_Irecv(s->payload, (int)count, from_root ? MPI_INT32_T : MPI_FLOAT, c->role.prev_rank, TAG_PAYLOAD,
                         c->comm, &r[1]), "Irecv");
     return wait_all(r, 2, &c->wait_s, err);
@@ -168,7 +168,7 @@ static rms_status stage_send(stage_ctx *c, slot *s, const float *out, size_t cou
     }
     const int next = c->role.next_rank;
     MPI_CHECK(MPI_Isend(s->hdr, HDR_LEN, MPI_INT64_T, next, TAG_HEADER, c->comm, &s->sends[0]), "Isend");
-    MPI_CHECK(MPI_Isend(s->offsets, (int)(n_seqs + 1), MPI_INT64_T, next, TAG_OFFSETS, c->comm, &s->sends[1]), "Isend");
+    MPI_CHECK(MPI_Isend(s->offsets, (int)(2 * n_seqs + 1), MPI_INT64_T, next, TAG_OFFSETS, c->comm, &s->sends[1]), "Isend");
     MPI_CHECK(MPI_Isend(out, (int)count, MPI_FLOAT, next, TAG_PAYLOAD, c->comm, &s->sends[2]), "Isend");
     return RMS_OK;
 }
@@ -227,7 +227,7 @@ typedef struct flight {
     int used;
     int replica;
     int64_t hdr[HDR_LEN];
-    int64_t *offsets; size_t offsets_cap; // (n_seqs + 1)
+    int64_t *offsets; size_t offsets_cap; // (2 n_seqs + 1): offsets (n_seqs + 1), then parent (n_seqs)
     int32_t *ids; size_t ids_cap;         // (n_tokens)
     MPI_Request sends[3];
 } flight;
@@ -257,13 +257,14 @@ static rms_status root_submit(void *self, const rms_batch_work *w, rms_err *err)
         if (!x->flights[i].used) f = &x->flights[i];
     RMS_ASSERT(rep >= 0 && f); // the driver keeps at most depth * replicas batches in flight
     const int64_t n_tok = w->offsets[w->n_seqs];
-    if (n_tok > INT_MAX || w->n_seqs + 1 > INT_MAX)
+    if (n_tok > INT_MAX || 2 * w->n_seqs + 1 > INT_MAX)
         return rms_fail(err, RMS_ERR_ARG, "a micro-batch of %lld tokens is too large for one MPI message; lower "
                         "--microbatch-tokens", (long long)n_tok);
-    if (!grow_bytes((void **)&f->offsets, &f->offsets_cap, (size_t)(w->n_seqs + 1) * sizeof *f->offsets) ||
+    if (!grow_bytes((void **)&f->offsets, &f->offsets_cap, (size_t)(2 * w->n_seqs + 1) * sizeof *f->offsets) ||
         !grow_bytes((void **)&f->ids, &f->ids_cap, (size_t)n_tok * sizeof *f->ids + 1))
         return rms_fail(err, RMS_ERR_NOMEM, "out of memory for a micro-batch of %lld tokens", (long long)n_tok);
     memcpy(f->offsets, w->offsets, (size_t)(w->n_seqs + 1) * sizeof *f->offsets);
+    for (int64_t i = 0; i < w->n_seqs; i++) f->offsets[w->n_seqs + 1 + i] = w->parent ? w->parent[i] : -1;
     memcpy(f->ids, w->ids, (size_t)n_tok * sizeof *f->ids);
     f->hdr[HDR_KIND] = KIND_DATA;
     f->hdr[HDR_BATCH] = w->batch;
@@ -271,7 +272,7 @@ static rms_status root_submit(void *self, const rms_batch_work *w, rms_err *err)
     f->hdr[HDR_TOKENS] = n_tok;
     const int dest = rms_layout_rank(&x->layout, rep, 0);
     MPI_CHECK(MPI_Isend(f->hdr, HDR_LEN, MPI_INT64_T, dest, TAG_HEADER, x->comm, &f->sends[0]), "Isend");
-    MPI_CHECK(MPI_Isend(f->offsets, (int)(w->n_seqs + 1), MPI_INT64_T, dest, TAG_OFFSETS, x->comm, &f->sends[1]), "Isend");
+    MPI_CHECK(MPI_Isend(f->offsets, (int)(2 * w->n_seqs + 1), MPI_INT64_T, dest, TAG_OFFSETS, x->comm, &f->sends[1]), "Isend");
     MPI_CHECK(MPI_Isend(f->ids, (int)n_tok, MPI_INT32_T, dest, TAG_PAYLOAD, x->comm, &f->sends[2]), "Isend");
     f->used = 1;
     f->replica = rep;

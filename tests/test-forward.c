@@ -4,6 +4,7 @@
 #include "tests/check.h"
 #include "src/engine/forward.h"
 #include "src/engine/model.h"
+#include "src/engine/parallel.h"
 #include "src/engine/testmodel.h"
 
 #include <stdint.h>
@@ -82,14 +83,71 @@ static void test_packed_sequences_score_as_if_each_were_alone(void) {
         const rms_batch alone = {.n_seqs = 1, .offsets = one};
         float score;
         CHECK_EQ_INT(rms_forward_all(&m, &ws, &alone, ids + offsets[s], &score, &err), RMS_OK);
-        // design.md's tolerance: the reduction order of a packed batch differs from a lone sequence's
-        CHECK_NEAR(score, packed_scores[s], 1e-3 * fmax(1.0, fabs(score)));
-        // ...and it is tight enough to tell these sequences apart (a mixed-up offset would be caught)
-        const float other = packed_scores[(s + 1) % 3];
-        CHECK(fabs(score - other) > 1e-3 * fmax(1.0, fabs(score)));
+        // batch invariance: the very same bits alone as packed
+        CHECK(memcmp(&score, &packed_scores[s], sizeof score) == 0);
+        // ...and the sequences' scores differ (a mixed-up offset would be caught)
+        CHECK(score != packed_scores[(s + 1) % 3]);
     }
     rms_workspace_free(&ws);
     rms_model_free(&m);
+}
+
+/* A pair whose two sequences share a prompt: the prompt computed once as a parent of both continuations
+ * gives each sequence exactly the score it gets written out in full, on 1 or 3 threads, in bf16 too. */
+static void check_shared_prefix(rms_compute compute, int threads) {
+    const char *dir = write_model("forward-prefix", 3, 1, RMS_DTYPE_BF16);
+    rms_err err;
+    rms_model m;
+    CHECK_EQ_INT(rms_model_load(&m, dir, 0, -1, &err), RMS_OK);
+    CHECK_EQ_INT(rms_parallel_init(threads, &err), RMS_OK);
+    enum { P = 140, C = 30, R = 9 }; // the prefix crosses a 128-row attention block
+    int32_t full[2 * P + C + R], shared[P + C + R];
+    make_ids(shared, P + C + R, 5);
+    memcpy(full, shared, sizeof(int32_t) * (P + C));               // prompt + chosen continuation
+    memcpy(full + P + C, shared, sizeof(int32_t) * P);             // prompt
+    memcpy(full + 2 * P + C, shared + P + C, sizeof(int32_t) * R); // + rejected continuation
+    const int64_t off_full[3] = {0, P + C, 2 * P + C + R};
+    const int64_t off_shared[4] = {0, P, P + C, P + C + R}, parent[3] = {-1, 0, 0};
+    const rms_batch written = {.n_seqs = 2, .offsets = off_full};
+    const rms_batch once = {.n_seqs = 3, .offsets = off_shared, .parent = parent};
+    float s_full[2], s_shared[3];
+    rms_workspace ws;
+    rms_workspace_init(&ws, compute);
+    CHECK_EQ_INT(rms_forward_all(&m, &ws, &written, full, s_full, &err), RMS_OK);
+    CHECK_EQ_INT(rms_forward_all(&m, &ws, &once, shared, s_shared, &err), RMS_OK);
+    CHECK(memcmp(&s_full[0], &s_shared[1], sizeof(float)) == 0);
+    CHECK(memcmp(&s_full[1], &s_shared[2], sizeof(float)) == 0);
+    CHECK(s_full[0] != s_full[1]);
+    // the prefix's own score is that of the prompt alone
+    const int64_t off_prompt[2] = {0, P};
+    const rms_batch prompt = {.n_seqs = 1, .offsets = off_prompt};
+    float s_prompt;
+    CHECK_EQ_INT(rms_forward_all(&m, &ws, &prompt, shared, &s_prompt, &err), RMS_OK);
+    CHECK(memcmp(&s_prompt, &s_shared[0], sizeof(float)) == 0);
+    rms_workspace_free(&ws);
+    rms_model_free(&m);
+    CHECK_EQ_INT(rms_parallel_init(1, &err), RMS_OK);
+}
+
+static void test_a_shared_prompt_computed_once_gives_the_scores_of_the_written_out_pair(void) {
+    check_shared_prefix(RMS_COMPUTE_FP32, 1);
+    check_shared_prefix(RMS_COMPUTE_FP32, 3);
+    check_shared_prefix(RMS_COMPUTE_BF16, 2);
+}
+
+static void test_a_parent_must_be_an_earlier_sequence_without_a_parent(void) {
+    const int64_t offsets[4] = {0, 2, 4, 6};
+    const int64_t later[3] = {-1, 2, -1}, chained[3] = {-1, 0, 1}, self[3] = {0, -1, -1}, ok[3] = {-1, 0, 0};
+    rms_err err;
+    rms_batch b = {.n_seqs = 3, .offsets = offsets, .parent = ok};
+    CHECK_EQ_INT(rms_batch_check(&b, &err), RMS_OK);
+    b.parent = later;
+    CHECK_EQ_INT(rms_batch_check(&b, &err), RMS_ERR_INPUT);
+    b.parent = chained;
+    CHECK_EQ_INT(rms_batch_check(&b, &err), RMS_ERR_INPUT);
+    b.parent = self;
+    CHECK_EQ_INT(rms_batch_check(&b, &err), RMS_ERR_INPUT);
+    CHECK_CONTAINS(err.msg, "continues");
 }
 
 static void test_an_id_outside_the_vocabulary_is_an_input_error(void) {
@@ -168,6 +226,8 @@ static void test_bf16_compute_stays_close_to_fp32(void) {
 int main(void) {
     RUN(test_running_layers_in_two_slices_equals_running_them_at_once);
     RUN(test_packed_sequences_score_as_if_each_were_alone);
+    RUN(test_a_shared_prompt_computed_once_gives_the_scores_of_the_written_out_pair);
+    RUN(test_a_parent_must_be_an_earlier_sequence_without_a_parent);
     RUN(test_an_id_outside_the_vocabulary_is_an_input_error);
     RUN(test_a_checkpoint_missing_a_layer_names_the_missing_tensor);
     RUN(test_a_slice_touches_only_the_shards_holding_its_tensors);

@@ -92,11 +92,40 @@ static void test_ties_count_as_wrong_and_are_reported_apart(void) {
     CHECK_EQ_INT(st.n_skipped, 1);
 }
 
+static void test_a_shared_prefix_leaves_each_continuation_a_token(void) {
+    CHECK_EQ_INT(rms_shareable_prefix(5, 10, 12), 5);
+    CHECK_EQ_INT(rms_shareable_prefix(10, 10, 12), 9); // chosen is a prefix of rejected
+    CHECK_EQ_INT(rms_shareable_prefix(7, 7, 7), 6);    // identical sequences
+    CHECK_EQ_INT(rms_shareable_prefix(0, 3, 4), 0);
+    CHECK_EQ_INT(rms_shareable_prefix(3, 1, 4), 0);    // a one-token sequence shares nothing
+}
+
+static void test_pairs_become_prefix_and_two_continuations(void) {
+    // row 0: [1 2 3 4] / [1 2 9]  -> prefix [1 2], [3 4], [9]
+    // row 1: [5 6] / [7]          -> nothing shared
+    // row 2: [8 8] / [8 8]        -> prefix [8], [8], [8]
+    const int32_t ids[] = {1, 2, 3, 4, 1, 2, 9, 5, 6, 7, 8, 8, 8, 8};
+    const int64_t offsets[] = {0, 4, 7, 9, 10, 12, 14};
+    int32_t out[14];
+    int64_t out_off[10], parent[9], seq_of[6];
+    const int64_t n = rms_share_prefixes(ids, offsets, 3, out, out_off, parent, seq_of);
+    CHECK_EQ_INT(n, 8);
+    const int32_t want_ids[] = {1, 2, 3, 4, 9, 5, 6, 7, 8, 8, 8};
+    const int64_t want_off[] = {0, 2, 4, 5, 7, 8, 9, 10, 11}, want_parent[] = {-1, 0, 0, -1, -1, -1, 5, 5};
+    CHECK(memcmp(out, want_ids, sizeof want_ids) == 0);
+    CHECK(memcmp(out_off, want_off, sizeof want_off) == 0);
+    CHECK(memcmp(parent, want_parent, sizeof want_parent) == 0);
+    const int64_t want_seq[] = {1, 2, 3, 4, 6, 7};
+    CHECK(memcmp(seq_of, want_seq, sizeof want_seq) == 0);
+}
+
 int main(void) {
     RUN(test_batches_hold_the_longest_pairs_first_under_the_budget);
     RUN(test_excluded_rows_are_not_planned_and_the_plan_is_deterministic);
     RUN(test_an_empty_plan_has_no_batches);
     RUN(test_overlong_sequences_are_skipped_or_truncated_to_the_limit);
     RUN(test_ties_count_as_wrong_and_are_reported_apart);
+    RUN(test_a_shared_prefix_leaves_each_continuation_a_token);
+    RUN(test_pairs_become_prefix_and_two_continuations);
     return check_summary();
 }

@@ -27,6 +27,9 @@ static const rms_opt SCORE_OPTS[] = {
      .shown = "$SLURM_CPUS_PER_TASK, else the CPUs available",
      .help = "compute threads per process (under MPI without pinning, the\nnode's CPUs shared among its compute ranks)"},
     {"--compute", RMS_OPT_CHOICE, "fp32|bf16", O(compute), .value = "fp32", .help = "as score-ids"},
+    {"--no-prefix-sharing", RMS_OPT_FLAG, NULL, O(no_prefix_sharing),
+     .help = "compute the prompt both sequences of a pair share twice instead\nof once (same scores, bit for bit; "
+             "for comparisons)"},
     {"--tokenizer", RMS_OPT_PATH, "DIR", O(tokenizer), .shown = "--model DIR",
      .help = "tokenizer.json to check the dataset against"},
     {"--allow-tokenizer-mismatch", RMS_OPT_FLAG, NULL, O(allow_mismatch),

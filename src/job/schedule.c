@@ -58,3 +58,40 @@ int64_t rms_effective_length(int64_t len, int64_t max_tokens, int truncate_left)
     if (max_tokens <= 0 || len <= max_tokens) return len;
     return truncate_left ? max_tokens : -1;
 }
+
+int64_t rms_shareable_prefix(int64_t common, int64_t c, int64_t r) {
+    const int64_t cap = (c < r ? c : r) - 1;
+    if (common > cap) common = cap;
+    return common > 0 ? common : 0;
+}
+
+int64_t rms_share_prefixes(const int32_t *ids, const int64_t *offsets, int64_t k, int32_t *out_ids,
+                           int64_t *out_offsets, int64_t *parent, int64_t *seq_of) {
+    int64_t n = 0, t = 0; // output sequences and tokens so far
+    out_offsets[0] = 0;
+    for (int64_t i = 0; i < k; i++) {
+        const int32_t *c = ids + offsets[2 * i], *r = ids + offsets[2 * i + 1];
+        const int64_t lc = offsets[2 * i + 1] - offsets[2 * i], lr = offsets[2 * i + 2] - offsets[2 * i + 1];
+        int64_t common = 0;
+        while (common < lc && common < lr && c[common] == r[common]) common++;
+        const int64_t p = rms_shareable_prefix(common, lc, lr);
+        int64_t prefix = -1;
+        if (p > 0) { // the shared prompt, once
+            memcpy(out_ids + t, c, (size_t)p * sizeof *out_ids);
+            t += p;
+            prefix = n;
+            parent[n] = -1;
+            out_offsets[++n] = t;
+        }
+        const int32_t *src[2] = {c + p, r + p};
+        const int64_t len[2] = {lc - p, lr - p};
+        for (int s = 0; s < 2; s++) {
+            memcpy(out_ids + t, src[s], (size_t)len[s] * sizeof *out_ids);
+            t += len[s];
+            parent[n] = prefix;
+            seq_of[2 * i + s] = n;
+            out_offsets[++n] = t;
+        }
+    }
+    return n;
+}

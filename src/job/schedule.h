@@ -32,4 +32,19 @@ void rms_plan_free(rms_plan *p);
  * a longer sequence keeps its last max_tokens tokens, else it is skipped (returns -1). */
 int64_t rms_effective_length(int64_t len, int64_t max_tokens, int truncate_left);
 
+/* ---- shared prompt prefixes ---- */
+
+/* How many leading tokens of a pair are computed once: the common prefix of its two sequences (lengths c
+ * and r), at most min(c, r) - 1 so that each continuation keeps a token to score; 0 if nothing is shared. */
+int64_t rms_shareable_prefix(int64_t common, int64_t c, int64_t r);
+
+/* Rewrites a micro-batch of k pairs — 2k sequences in ids/offsets, chosen then rejected per row — so that
+ * the prefix a row's two sequences share (rms_shareable_prefix of their common prefix) is a sequence of
+ * its own, followed by the chosen and the rejected continuation, both with the prefix as parent
+ * (src/engine/forward.h); a row with nothing shared stays two sequences. Outputs (caller-allocated):
+ * out_ids (<= offsets[2k]), out_offsets (<= 3k + 1), parent (<= 3k), and seq_of (2k): where input
+ * sequence s (2i chosen, 2i+1 rejected) ends up. Returns the number of output sequences. */
+int64_t rms_share_prefixes(const int32_t *ids, const int64_t *offsets, int64_t k, int32_t *out_ids,
+                           int64_t *out_offsets, int64_t *parent, int64_t *seq_of);
+
 #endif

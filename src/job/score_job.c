@@ -44,19 +44,23 @@ static rms_status alloc_columns(rms_score_job *j, rms_err *err) {
     j->pair_status = malloc(n * sizeof *j->pair_status);
     j->status = malloc(n * sizeof *j->status);
     j->pair_tokens = malloc(n * sizeof *j->pair_tokens);
-    if (!j->len_c || !j->len_r || !j->pair_status || !j->status || !j->pair_tokens)
+    j->shared = malloc(n * sizeof *j->shared);
+    if (!j->len_c || !j->len_r || !j->pair_status || !j->status || !j->pair_tokens || !j->shared)
         return rms_fail(err, RMS_ERR_NOMEM, "out of memory for %lld rows", (long long)j->n);
     return RMS_OK;
 }
 
 static rms_status load_columns(rms_score_job *j, rms_err *err) {
     rms_status st = alloc_columns(j, err);
-    if (st == RMS_OK) st = rms_pairs_reader_columns(j->pairs, j->len_c, j->len_r, NULL, j->pair_status, err);
+    if (st == RMS_OK) st = rms_pairs_reader_columns(j->pairs, j->len_c, j->len_r, j->shared, j->pair_status, err);
     if (st == RMS_OK) st = rms_scores_read(j->scores, NULL, NULL, j->status, err);
     for (int64_t i = 0; st == RMS_OK && i < j->n; i++) {
         const int64_t c = rms_effective_length(j->len_c[i], j->o->max_tokens, j->o->overlong == RMS_OVERLONG_TRUNCATE_LEFT);
         const int64_t r = rms_effective_length(j->len_r[i], j->o->max_tokens, j->o->overlong == RMS_OVERLONG_TRUNCATE_LEFT);
-        j->pair_tokens[i] = (c < 0 || r < 0) ? -1 : c + r;
+        // the prefix computed once, as rms_share_prefixes will find it (a truncated pair may lose it: 0 then)
+        const int untouched = c == j->len_c[i] && r == j->len_r[i];
+        const int64_t p = j->o->no_prefix_sharing || !untouched ? 0 : rms_shareable_prefix(j->shared[i], c, r);
+        j->pair_tokens[i] = (c < 0 || r < 0) ? -1 : c + r - p;
     }
     return st;
 }
@@ -253,5 +257,6 @@ void rms_score_job_close(rms_score_job *j, rms_status *st, rms_err *err) {
     free(j->pair_status);
     free(j->status);
     free(j->pair_tokens);
+    free(j->shared);
     memset(j, 0, sizeof *j);
 }

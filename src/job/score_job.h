@@ -40,6 +40,7 @@ typedef struct rms_score_opts {
     int overlong;                   // rms_overlong
     int compute;                    // rms_compute
     int allow_mismatch, quiet;
+    int no_prefix_sharing;          // 0: a pair's shared prompt prefix is computed once
 } rms_score_opts;
 
 /* The directory whose tokenizer.json the dataset is checked against: --tokenizer, else --model. */
@@ -53,12 +54,15 @@ typedef struct rms_score_job {
     int32_t *len_c, *len_r;     // (n) stored sequence lengths
     int8_t *pair_status;        // (n) 0 ok / 3 bad input
     int8_t *status;             // (n) results status
-    int64_t *pair_tokens;       // (n) tokens of both sequences after truncation, -1 if too long
+    int64_t *pair_tokens;       // (n) tokens computed for the pair after truncation (its shared prefix once
+                                //     unless --no-prefix-sharing; an estimate from above), -1 if too long
+    int32_t *shared;            // (n) stored shared_prefix
     int64_t n_marked;           // rows marked skipped/bad by this run
     rms_plan plan;              // every scoreable row, so a resumed run re-forms the same batches
     int64_t todo_rows, todo_tokens, todo_batches; // what is still pending
     double t_start, t_last_progress;
     int64_t done_rows, done_tokens;
+    int64_t seq_tokens, computed_tokens; // tokens of the sequences this run scored / computed for them
 } rms_score_job;
 
 /* Opens the dataset (checking the tokenizer hash), creates or resumes the results, marks rows that

@@ -1,6 +1,7 @@
 /* score_run.c — the score driver and the local executor (see score_run.h). */
 #include "src/job/score_run.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,9 +9,19 @@
 typedef struct flight {
     int64_t batch, k; // batch -1: free slot
     int64_t *rows;    // (max batch rows)
+    int64_t *seq_of;  // (2 max batch rows) the executor's sequence holding the chosen / rejected of each row
 } flight;
 
-static rms_status collect_one(rms_score_job *j, const rms_executor *ex, flight *fl, int64_t depth, rms_err *err) {
+/* The batch as the executor gets it: each row's shared prompt prefix computed once (unless switched off). */
+typedef struct packed {
+    int32_t *ids;     // (cap_tokens)
+    int64_t cap_tokens;
+    int64_t *offsets; // (3 max batch rows + 1)
+    int64_t *parent;  // (3 max batch rows)
+} packed;
+
+static rms_status collect_one(rms_score_job *j, const rms_executor *ex, flight *fl, int64_t depth, float *pair_scores,
+                              rms_err *err) {
     int64_t batch;
     const float *scores;
     rms_status st = ex->collect(ex->self, &batch, &scores, err);
@@ -19,7 +30,8 @@ static rms_status collect_one(rms_score_job *j, const rms_executor *ex, flight *
     for (int64_t i = 0; i < depth && !f; i++)
         if (fl[i].batch == batch) f = &fl[i];
     if (!f) return rms_fail(err, RMS_ERR_IO, "scores came back for micro-batch %lld, which is not in flight", (long long)batch);
-    if ((st = rms_score_job_write(j, f->rows, f->k, scores, err)) != RMS_OK) return st;
+    for (int64_t s = 0; s < 2 * f->k; s++) pair_scores[s] = scores[f->seq_of[s]]; // (2k) chosen, rejected per row
+    if ((st = rms_score_job_write(j, f->rows, f->k, pair_scores, err)) != RMS_OK) return st;
     rms_score_job_progress(j, j->done_rows == j->todo_rows);
     f->batch = -1;
     return RMS_OK;
@@ -29,12 +41,18 @@ rms_status rms_score_run(rms_score_job *j, const rms_executor *ex, volatile sig_
     const int64_t depth = ex->depth > 0 ? ex->depth : 1, max_rows = rms_score_job_max_batch_rows(j) + 1;
     flight *fl = calloc((size_t)depth, sizeof *fl);
     int64_t *offsets = malloc((size_t)(2 * max_rows + 1) * sizeof *offsets); // (2 max_rows + 1)
+    float *pair_scores = malloc((size_t)(2 * max_rows) * sizeof *pair_scores); // (2 max_rows)
+    packed pk = {NULL, 0, malloc((size_t)(3 * max_rows + 1) * sizeof(int64_t)), malloc((size_t)(3 * max_rows) * sizeof(int64_t))};
     rms_ids ids;
     rms_ids_init(&ids);
-    rms_status st = (!fl || !offsets) ? rms_fail(err, RMS_ERR_NOMEM, "out of memory") : RMS_OK;
+    rms_status st = (!fl || !offsets || !pair_scores || !pk.offsets || !pk.parent)
+                        ? rms_fail(err, RMS_ERR_NOMEM, "out of memory")
+                        : RMS_OK;
     for (int64_t i = 0; st == RMS_OK && i < depth; i++) {
         fl[i].batch = -1;
-        if (!(fl[i].rows = malloc((size_t)max_rows * sizeof *fl[i].rows))) st = rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+        fl[i].rows = malloc((size_t)max_rows * sizeof *fl[i].rows);
+        fl[i].seq_of = malloc((size_t)(2 * max_rows) * sizeof *fl[i].seq_of);
+        if (!fl[i].rows || !fl[i].seq_of) st = rms_fail(err, RMS_ERR_NOMEM, "out of memory");
     }
     int64_t next = 0, in_flight = 0;
     while (st == RMS_OK) {
@@ -45,21 +63,52 @@ rms_status rms_score_run(rms_score_job *j, const rms_executor *ex, volatile sig_
                 if (fl[i].batch < 0) f = &fl[i];
             const int64_t b = next++;
             if ((st = rms_score_job_batch(j, b, f->rows, &f->k, &ids, offsets, err)) != RMS_OK || f->k == 0) continue;
-            const rms_batch_work w = {.batch = b, .n_seqs = 2 * f->k, .offsets = offsets, .ids = ids.ids};
+            rms_batch_work w = {.batch = b, .n_seqs = 2 * f->k, .offsets = offsets, .ids = ids.ids};
+            if (!j->o->no_prefix_sharing) {
+                if (ids.n > pk.cap_tokens) {
+                    int32_t *p = realloc(pk.ids, (size_t)ids.n * sizeof *p);
+                    if (!p) {
+                        st = rms_fail(err, RMS_ERR_NOMEM, "out of memory for %lld tokens", (long long)ids.n);
+                        break;
+                    }
+                    pk.ids = p;
+                    pk.cap_tokens = ids.n;
+                }
+                w.n_seqs = rms_share_prefixes(ids.ids, offsets, f->k, pk.ids, pk.offsets, pk.parent, f->seq_of);
+                w.offsets = pk.offsets;
+                w.parent = pk.parent;
+                w.ids = pk.ids;
+            } else {
+                for (int64_t s = 0; s < 2 * f->k; s++) f->seq_of[s] = s;
+            }
+            j->seq_tokens += offsets[2 * f->k];
+            j->computed_tokens += w.offsets[w.n_seqs];
             if ((st = ex->submit(ex->self, &w, err)) != RMS_OK) break;
             f->batch = b;
             in_flight++;
         }
         if (st != RMS_OK || in_flight == 0) break;
-        if ((st = collect_one(j, ex, fl, depth, err)) == RMS_OK) in_flight--;
+        if ((st = collect_one(j, ex, fl, depth, pair_scores, err)) == RMS_OK) in_flight--;
     }
     if (st == RMS_OK) st = ex->finish(ex->self, err);
+    if (!j->o->quiet && j->seq_tokens > 0)
+        fprintf(stderr, "rmscore: score: computed %lld tokens for %lld tokens of conversations (%.1f%% saved by "
+                "computing shared prompt prefixes once%s)\n", (long long)j->computed_tokens, (long long)j->seq_tokens,
+                100.0 * (double)(j->seq_tokens - j->computed_tokens) / (double)j->seq_tokens,
+                j->o->no_prefix_sharing ? "; off: --no-prefix-sharing" : "");
     if (st == RMS_OK && j->done_rows < j->todo_rows)
         st = rms_fail(err, RMS_INTERRUPTED, "interrupted after %lld of %lld pairs; rerun the same command to resume",
                       (long long)j->done_rows, (long long)j->todo_rows);
-    for (int64_t i = 0; fl && i < depth; i++) free(fl[i].rows);
+    for (int64_t i = 0; fl && i < depth; i++) {
+        free(fl[i].rows);
+        free(fl[i].seq_of);
+    }
     free(fl);
     free(offsets);
+    free(pair_scores);
+    free(pk.ids);
+    free(pk.offsets);
+    free(pk.parent);
     rms_ids_free(&ids);
     return st;
 }
@@ -75,7 +124,7 @@ static rms_status local_submit(void *self, const rms_batch_work *w, rms_err *err
         x->scores = s;
         x->cap = w->n_seqs;
     }
-    const rms_batch b = {.n_seqs = w->n_seqs, .offsets = w->offsets};
+    const rms_batch b = {.n_seqs = w->n_seqs, .offsets = w->offsets, .parent = w->parent};
     rms_status st = rms_forward_all(&x->model, &x->ws, &b, w->ids, x->scores, err);
     if (st == RMS_OK) x->batch = w->batch;
     return st;

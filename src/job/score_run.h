@@ -22,11 +22,14 @@
 #include "src/engine/model.h"
 #include "src/job/score_job.h"
 
-/* One micro-batch: 2k sequences, chosen then rejected of each of its k pending rows. */
+/* One micro-batch of k pending rows: for each row its chosen and rejected sequence, or — when the two
+ * share a prompt prefix — the prefix, then the chosen and the rejected continuation with the prefix as
+ * parent (src/engine/forward.h). */
 typedef struct rms_batch_work {
     int64_t batch;          // plan index, handed back by collect
-    int64_t n_seqs;         // 2k
+    int64_t n_seqs;         // 2k .. 3k
     const int64_t *offsets; // (n_seqs + 1) sequence boundaries in ids
+    const int64_t *parent;  // (n_seqs) -1 or the prefix a sequence continues
     const int32_t *ids;     // (offsets[n_seqs]) token ids
 } rms_batch_work;
 
@@ -35,8 +38,8 @@ typedef struct rms_executor {
     int64_t depth; /* batches that may be in flight at once, >= 1 */
     /* Takes one batch (copies what it keeps). */
     rms_status (*submit)(void *self, const rms_batch_work *w, rms_err *err);
-    /* Waits until one submitted batch is done: its plan index and its n_seqs scores (valid until the
-     * next call). */
+    /* Waits until one submitted batch is done: its plan index and its n_seqs scores, one per sequence
+     * (valid until the next call). */
     rms_status (*collect)(void *self, int64_t *batch, const float **scores, rms_err *err);
     /* No more batches (after the last collect, also after an interrupt): stops the executor's workers. */
     rms_status (*finish)(void *self, rms_err *err);

@@ -5,16 +5,16 @@
 
 Checks, on a tiny generated 4-layer model with the Tülu tokenizer and tests/data/sample-pairs.jsonl:
 - for (np, stages) in (1,1) (2,1) (3,2) (4,3) (5,2) (5,4): `mpirun -np np rmscore score --stages P` writes
-  the same statuses as the single-process run and scores within design.md's tolerance
-  |Δ| <= 1e-3 · max(1, |single|) (rmstest.same_scores: a layout batches and threads differently, so fp32 sums
-  are ordered differently); against the single-process scores shifted by one row the comparison must fail;
+  the same statuses and the same scores, bit for bit, as the single-process run (rmstest.same_scores: a layout
+  batches and threads differently, and rmscore's kernels are batch invariant); against the single-process
+  scores shifted by one row the comparison must fail;
 - memory: the peak RSS (VmHWM, from the job's per-rank summary) of a middle stage holding a quarter of the
   layers of a 16-layer model stays under half the checkpoint size (small micro-batches, so that activations
   do not hide what the stage maps in);
 - a checkpoint with one corrupt tensor in the last stage's slice makes every layout exit non-zero within
   30 s with a message naming the tensor;
 - a worker killed with SIGKILL mid-run ends the job non-zero within 30 s; the flushed rows survive and a
-  rerun completes them to the single-process scores (same tolerance, same shift check).
+  rerun completes them to the single-process scores (bitwise, same shift check).
 Prints PASS/FAIL per check and a final `N passed, M failed`.
 """
 
@@ -121,7 +121,7 @@ def main():
             continue
         got = read_scores(out)
         ok, detail = same_scores(got, ref)
-        record("np=%d stages=%d scores equal the single-process run's (design.md tolerance)" % (np_, stages), ok,
+        record("np=%d stages=%d scores equal the single-process run's (bitwise)" % (np_, stages), ok,
                detail)
         caught, detail = shift_caught(got, ref)
         record("np=%d stages=%d: the comparison would catch rows shifted by one" % (np_, stages), caught, detail)
@@ -249,7 +249,7 @@ def main():
          "--max-tokens", "1500"])
     got, want = read_scores(out), read_scores(full_ref)
     ok, detail = same_scores(got, want)
-    record("rerunning after the kill completes the file with the uninterrupted scores (design.md tolerance)",
+    record("rerunning after the kill completes the file with the uninterrupted scores (bitwise)",
            p.returncode == 0 and ok, detail if p.returncode == 0 else p.stderr[-400:])
     caught, detail = shift_caught(got, want)
     record("the rerun's comparison would catch rows shifted by one", caught, detail)

@@ -8,9 +8,9 @@ Builds the Tülu tokenizer directory (tests/tokenizer/make_tokenizer_dirs.py), a
 - the /pairs schema (datasets, dtypes, lengths, chunking/compression, attributes) and its content: ids,
   sources, texts, ids equal to `rmscore render`, lengths, shared prefixes;
 - the /scores schema and that every scored row's chosen/rejected score equals `score-ids` on the stored ids
-  within design.md's tolerance |Δ| <= 1e-3 · max(1, |score-ids|) (rmstest.same_scores: the two runs batch the
-  sequences differently, so fp32 sums are ordered differently); every run-vs-run score comparison here is
-  paired with a sensitivity check: against the other run's scores shifted by one row it must fail;
+  bit for bit (rmstest.same_scores: the two runs batch the sequences differently — and `score` computes each
+  pair's shared prompt once — but rmscore's kernels are batch invariant); every run-vs-run score comparison
+  here is paired with a sensitivity check: against the other run's scores shifted by one row it must fail;
 - `report --json` (accuracy, n_scored, n_ties, n_skipped, n_bad, margin_mean, margin_median, per_source)
   against values computed here from the HDF5 files (ties count as wrong);
 - `export --format csv|jsonl` rows against the files; `h5dump -H` opens both files;
@@ -29,6 +29,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import time
@@ -415,6 +416,7 @@ def main():
     scores = os.path.join(W, "scores.h5")
     t0 = time.time()
     rc, out, err = run([rms, "score", "--model", model, "--data", pairs, "--out", scores, "--threads", "2"])
+    main_err = err
     if not record("score: exit 0", rc == 0, "rc %d, stderr: %s" % (rc, short(err))):
         return finish()
     info("score took %.1f s; stderr: %s" % (time.time() - t0, short(err, 400)))
@@ -451,7 +453,7 @@ def main():
         got = (s["chosen"], s["rejected"], s["status"])
         want = (np.asarray(ref[0::2], np.float32), np.asarray(ref[1::2], np.float32), np.ones(N, np.int64))
         ok, detail = same_scores(got, want)
-        record("scored rows: chosen/rejected == score-ids on the stored ids (design.md tolerance)", ok, detail)
+        record("scored rows: chosen/rejected == score-ids on the stored ids (bitwise)", ok, detail)
         caught, detail = shift_caught(got, want)
         record("the score-ids comparison would catch rows shifted by one", caught, detail)
         info("max |score - score-ids|: %.3g" % max(float(np.max(np.abs(got[0].astype(np.float64) - want[0]))),
@@ -470,6 +472,29 @@ def main():
     record("score rerun on a finished --out: exit 0, scores and status unchanged", rc == 0 and same,
            "rc %d, unchanged %s, stderr %s" % (rc, same, short(err)))
     info("rerun stderr: %s (file bytes %s)" % (short(err), "identical" if before == hashlib.sha256(open(scores, "rb").read()).hexdigest() else "changed"))
+
+    # ---------------------------------------------------------------- batch invariance, shared prefixes
+    # the same pairs in other micro-batches (a budget that splits the plan differently), on 1 thread, and with
+    # each pair's shared prompt computed twice instead of once: the very same bits
+    saved = re.search(r"computed (\d+) tokens for (\d+) tokens of conversations \(([0-9.]+)% saved", main_err)
+    total = sum(len(p["chosen_ids"][i]) + len(p["rejected_ids"][i]) for i in range(N))
+    shared = sum(min(int(p["shared_prefix"][i]), min(len(p["chosen_ids"][i]), len(p["rejected_ids"][i])) - 1)
+                 for i in range(N))
+    record("score reports the tokens saved by computing shared prompts once: %s" % (saved.group(0) if saved else "?"),
+           bool(saved) and int(saved.group(2)) == total and int(saved.group(1)) == total - shared and shared > 0,
+           "want computed %d of %d; stderr %s" % (total - shared, total, short(main_err, 400)))
+    for label, extra in (("--microbatch-tokens 300 --threads 1", ["--microbatch-tokens", "300", "--threads", "1"]),
+                         ("--no-prefix-sharing", ["--no-prefix-sharing", "--threads", "2"]),
+                         ("--no-prefix-sharing --microbatch-tokens 700 --threads 1",
+                          ["--no-prefix-sharing", "--microbatch-tokens", "700", "--threads", "1"])):
+        other = os.path.join(W, "scores-%s.h5" % re.sub(r"[^a-z0-9]+", "-", label))
+        rc, out, err = run([rms, "score", "--model", model, "--data", pairs, "--out", other] + extra)
+        if record("score %s: exit 0" % label, rc == 0, "rc %d, stderr %s" % (rc, short(err))):
+            o = read_scores(other)
+            ok, detail = same_scores((o["chosen"], o["rejected"], o["status"]), (s["chosen"], s["rejected"], s["status"]))
+            record("score %s: the same scores as the default run, bit for bit" % label, ok, detail)
+            if "no-prefix" in label:
+                record("score %s: reports 0%% saved" % label, "(0.0% saved" in err, short(err, 400))
 
     # ---------------------------------------------------------------- report, export
     check_report(rms, scores, pairs, "full run")
@@ -543,7 +568,7 @@ def main():
         if not ok:
             problems.append("the others vs the full run: " + detail)
         record("--max-tokens %d: long pairs status 2 + NaN; the others (one exactly %d tokens) scored as in the full run"
-               " (design.md tolerance)" % (M, M), not problems, "; ".join(problems[:5]) if problems else detail)
+               " (bitwise)" % (M, M), not problems, "; ".join(problems[:5]) if problems else detail)
         caught, detail = shift_caught(sub(k), sub(s))
         record("--max-tokens: the comparison with the full run would catch rows shifted by one", caught, detail)
         record("--max-tokens: attributes max_tokens=%d overlong=skip" % M,
@@ -589,7 +614,7 @@ def main():
                 long_rows, [(float(t["chosen"][i]), float(t["rejected"][i])) for i in long_rows], M,
                 [(float(want[0][i]), float(want[1][i])) for i in long_rows]))
         record("truncate-left: long pairs scored == score-ids on their last %d ids; others as the full run "
-               "(design.md tolerance)" % M, not problems, "; ".join(problems[:5]) if problems else detail)
+               "(bitwise)" % M, not problems, "; ".join(problems[:5]) if problems else detail)
         if len(ref) == len(seqs):
             caught, detail = shift_caught(got, want)
             record("truncate-left: the comparison would catch rows shifted by one", caught, detail)

@@ -17,7 +17,7 @@ tokenizer, prepares tests/data/sample-pairs.jsonl, scores it once in a single pr
 - `slurm/submit-array.sh CONFIG 3 OUTDIR` (job array of 3 shards + a merge job after them): both complete,
   the merged file equals the reference, the merge job's output holds the report.
 "Equal to the reference" (the single-process run, which batches and threads differently): the same statuses and
-scores within design.md's tolerance |Δ| <= 1e-3 · max(1, |reference|) (rmstest.same_scores); each such check is
+the same scores bit for bit (rmstest.same_scores; rmscore's kernels are batch invariant); each such check is
 followed by one asserting that the comparison against the reference shifted by one row fails.
 Always stops Slurm again (slurm-down.sh). Prints PASS/FAIL per check and a final `N passed, M failed`.
 """
