@@ -396,11 +396,31 @@ static void pack_f32(float *dst, const rms_gemm_b *b, int64_t j0, int nvalid, in
     }
 }
 
+/* pack_bf16 for BF16 rows with 16 full rows at jj0: the (kc32/2, nr) pairs of dst for c in [0, kc32), kc32 a
+ * multiple of 32 — a 16 × 16 transpose of 32-bit pairs. */
+__attribute__((target("avx512f"))) static void pack_bf16_pairs16(uint16_t *dst, const uint16_t *src, int64_t ld,
+                                                                 int nr, int64_t kc32) {
+    for (int64_t c0 = 0; c0 < kc32; c0 += 32) {
+        __m512 r[16];
+        for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps((const float *)(src + i * ld + c0)); // 16 pairs, as bits
+        transpose16(r);
+        for (int i = 0; i < 16; i++) _mm512_storeu_ps((float *)(dst + (c0 / 2 + i) * nr * 2), r[i]);
+    }
+}
+
 /* dst (kc2/2, nr, 2) bf16 = B[j0 + jj][kb + c] (c < kc, zero past k and past nvalid); kc2 = kc rounded up to even. */
 static void pack_bf16(uint16_t *dst, const rms_gemm_b *b, int64_t j0, int nvalid, int nr, int64_t kb, int64_t kc) {
     const int64_t kc2 = (kc + 1) & ~(int64_t)1;
+    int jj_fast = 0; // columns [0, jj_fast) for c < kc32 done by the vector transpose
+    int64_t kc32 = 0;
+    if (b->dtype == RMS_DTYPE_BF16 && nr % 16 == 0 && kc >= 32) {
+        kc32 = kc & ~(int64_t)31;
+        for (; jj_fast + 16 <= nvalid; jj_fast += 16)
+            pack_bf16_pairs16(dst + jj_fast * 2, (const uint16_t *)b->data + (j0 + jj_fast) * b->ld + kb, b->ld, nr,
+                              kc32);
+    }
     for (int jj = 0; jj < nr; jj++) {
-        for (int64_t c = 0; c < kc2; c++) {
+        for (int64_t c = jj < jj_fast ? kc32 : 0; c < kc2; c++) {
             uint16_t v = 0;
             if (jj < nvalid && c < kc) {
                 const int64_t off = (j0 + jj) * b->ld + kb + c;
@@ -528,29 +548,57 @@ typedef struct gemm_job {
     int64_t n_blocks_j, rows_per_task, cols_per_task;
 } gemm_job;
 
+/* pack_x_task's inner part with AVX-512 for tiles of 12 rows: columns [0, k16) of the tile, k16 a multiple of
+ * 16 (fp32) or 32 (bf16 pairs); rows past `rows` are zeros. */
+__attribute__((target("avx512f,avx512bf16"))) static void pack_x_tile12_bf16(uint16_t *dst, const float *x, int64_t ldx,
+                                                                             int rows, int64_t k32) {
+    for (int64_t c0 = 0; c0 < k32; c0 += 32) {
+        __m512 r[16];
+        for (int i = 0; i < 16; i++)
+            r[i] = i < rows ? (__m512)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i * ldx + c0 + 16),
+                                                          _mm512_loadu_ps(x + i * ldx + c0))
+                            : _mm512_setzero_ps();
+        transpose16(r); // r[p]: pair c0/2 + p of rows 0..15
+        for (int p = 0; p < 16; p++) _mm512_mask_storeu_ps((float *)(dst + (c0 / 2 + p) * 24), 0x0fff, r[p]);
+    }
+}
+
+__attribute__((target("avx512f"))) static void pack_x_tile12_f32(float *dst, const float *x, int64_t ldx, int rows,
+                                                                 int64_t k16) {
+    for (int64_t c0 = 0; c0 < k16; c0 += 16) {
+        __m512 r[16];
+        for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_loadu_ps(x + i * ldx + c0) : _mm512_setzero_ps();
+        transpose16(r); // r[c]: column c0 + c of rows 0..15
+        for (int c = 0; c < 16; c++) _mm512_mask_storeu_ps(dst + (c0 + c) * 12, 0x0fff, r[c]);
+    }
+}
+
 /* Packs tile t of x: (k, mr) fp32 (rounded to bf16 values if J->round), or (k2/2, mr, 2) bf16; missing rows 0. */
 static void pack_x_task(void *ctx, int64_t t, int thread) {
     (void)thread;
     const gemm_job *J = ctx;
     const int64_t k = J->b->k, mr = J->mr, i0 = t * mr;
+    const int rows = (int)(J->m - i0 < mr ? J->m - i0 : mr);
+    const float *x = J->x + i0 * J->ldx;
+    int64_t c_fast = 0; // columns [0, c_fast) packed by the vector transposes
     if (J->bf16) {
         const int64_t k2 = (k + 1) & ~(int64_t)1;
         uint16_t *dst = (uint16_t *)J->xp + t * J->tile_elems;
-        for (int64_t i = 0; i < mr; i++) {
-            const float *xi = J->x + (i0 + i) * J->ldx;
-            for (int64_t c = 0; c < k2; c++)
-                dst[((c / 2) * mr + i) * 2 + (c & 1)] = (i0 + i < J->m && c < k) ? rms_f32_to_bf16(xi[c]) : 0;
-        }
+        if (mr == 12) pack_x_tile12_bf16(dst, x, J->ldx, rows, c_fast = k & ~(int64_t)31);
+        for (int64_t i = 0; i < mr; i++)
+            for (int64_t c = c_fast; c < k2; c++)
+                dst[((c / 2) * mr + i) * 2 + (c & 1)] = (i < rows && c < k) ? rms_f32_to_bf16(x[i * J->ldx + c]) : 0;
     } else {
         float *dst = (float *)J->xp + t * J->tile_elems;
+        if (mr == 12 && !J->round) pack_x_tile12_f32(dst, x, J->ldx, rows, c_fast = k & ~(int64_t)15);
         for (int64_t i = 0; i < mr; i++) {
-            const float *xi = J->x + (i0 + i) * J->ldx;
-            if (i0 + i >= J->m) {
-                for (int64_t c = 0; c < k; c++) dst[c * mr + i] = 0.0f;
+            const float *xi = x + i * J->ldx;
+            if (i >= rows) {
+                for (int64_t c = c_fast; c < k; c++) dst[c * mr + i] = 0.0f;
             } else if (J->round) {
-                for (int64_t c = 0; c < k; c++) dst[c * mr + i] = rms_bf16_to_f32(rms_f32_to_bf16(xi[c]));
+                for (int64_t c = c_fast; c < k; c++) dst[c * mr + i] = rms_bf16_to_f32(rms_f32_to_bf16(xi[c]));
             } else {
-                for (int64_t c = 0; c < k; c++) dst[c * mr + i] = xi[c];
+                for (int64_t c = c_fast; c < k; c++) dst[c * mr + i] = xi[c];
             }
         }
     }
