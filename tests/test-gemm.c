@@ -210,6 +210,29 @@ static void test_selecting_an_unknown_or_unsupported_kernel_is_an_error(void) {
     CHECK(rms_gemm_kernel() != RMS_KERNEL_GENERIC || !rms_kernel_supported(RMS_KERNEL_AVX2));
 }
 
+static void test_a_kernel_failing_its_self_test_is_skipped_or_refused(void) {
+    rms_err err;
+    char saved[64] = "";
+    const char *env = getenv("RMSCORE_KERNEL");
+    if (env) snprintf(saved, sizeof saved, "%s", env);
+    unsetenv("RMSCORE_KERNEL");
+    CHECK(rms_gemm_select(NULL, &err) == RMS_OK);
+    const rms_kernel best = rms_gemm_kernel();
+    if (best == RMS_KERNEL_GENERIC) {
+        fprintf(stderr, "  (only the portable kernels run here: nothing to fall back from)\n");
+    } else {
+        setenv("RMSCORE_KERNEL_SELFTEST_FAIL", rms_kernel_name(best), 1);
+        CHECK(rms_gemm_select(NULL, &err) == RMS_OK); // warns on stderr
+        CHECK(rms_gemm_kernel() < best);
+        CHECK(rms_gemm_select(rms_kernel_name(best), &err) == RMS_ERR_UNSUPPORTED);
+        CHECK_CONTAINS(err.msg, "failed their self-test");
+        unsetenv("RMSCORE_KERNEL_SELFTEST_FAIL");
+        CHECK(rms_gemm_select(NULL, &err) == RMS_OK);
+        CHECK(rms_gemm_kernel() == best);
+    }
+    if (saved[0]) setenv("RMSCORE_KERNEL", saved, 1);
+}
+
 static void count_task(void *ctx, int64_t task, int thread) {
     (void)thread;
     atomic_fetch_add((_Atomic int64_t *)ctx + task, 1);
@@ -239,6 +262,7 @@ int main(void) {
     RUN(test_avx2_and_avx512_kernels_give_the_same_bits);
     RUN(test_bf16_compute_multiplies_bf16_rounded_inputs);
     RUN(test_selecting_an_unknown_or_unsupported_kernel_is_an_error);
+    RUN(test_a_kernel_failing_its_self_test_is_skipped_or_refused);
     RUN(test_the_pool_runs_every_task_exactly_once);
     return check_summary();
 }

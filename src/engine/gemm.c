@@ -236,13 +236,53 @@ static rms_kernel best_kernel(void) {
     return RMS_KERNEL_GENERIC;
 }
 
+static void gemm_block(const kern *K, int bf16, float *y, int64_t ldy, const void *xp, int64_t tile_elems,
+                       const float *x, int64_t ldx, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                       const rms_gemm_b *b, void *pack);
+
+/* Start-up self-test of kernel K: a product with edge tiles in m and n and two k blocks (bf16 weights, the
+ * packing transposes included) against the scalar chain it promises, bit for bit. 1 passed; else 0 and
+ * why. RMSCORE_KERNEL_SELFTEST_FAIL=<name> makes that kernel fail (for the tests). */
+static int kernel_selftest(const kern *K, char *why, size_t len) {
+    enum { M = 13, N = 70, KK = KC + 88 };
+    const char *hook = getenv("RMSCORE_KERNEL_SELFTEST_FAIL");
+    if (hook && strcmp(hook, KERNEL_NAMES[K->id]) == 0) {
+        snprintf(why, len, "RMSCORE_KERNEL_SELFTEST_FAIL is set");
+        return 0;
+    }
+    float *x = malloc(sizeof(float) * M * KK), *y = malloc(sizeof(float) * M * N), *ref = malloc(sizeof(float) * M * N);
+    uint16_t *w = malloc(sizeof(uint16_t) * N * KK);
+    void *pack = aligned_alloc(64, (size_t)rms_gemm_pack_bytes());
+    int ok = x && y && ref && w && pack;
+    if (!ok) snprintf(why, len, "out of memory");
+    for (int64_t i = 0; ok && i < M * KK; i++) x[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
+    for (int64_t i = 0; ok && i < N * KK; i++) w[i] = rms_f32_to_bf16((float)((i * 40503u) % 2001) / 4000.0f - 0.25f);
+    if (ok) {
+        const rms_gemm_b b = {w, RMS_DTYPE_BF16, N, KK, KK, 0};
+        gemm_block(K, 0, y, N, NULL, 0, x, KK, 0, M, 0, N, &b, pack);
+        rms_gemm_reference(ref, N, x, KK, M, &b, K->id);
+        for (int64_t i = 0; ok && i < M * N; i++)
+            if (memcmp(&y[i], &ref[i], sizeof(float)) != 0) {
+                snprintf(why, len, "y[%lld][%lld] = %.9g where the scalar chain gives %.9g", (long long)(i / N),
+                         (long long)(i % N), y[i], ref[i]);
+                ok = 0;
+            }
+    }
+    free(x);
+    free(y);
+    free(ref);
+    free(w);
+    free(pack);
+    return ok;
+}
+
 rms_status rms_gemm_select(const char *name, rms_err *err) {
     const char *from = "--kernel";
     if (!name || !*name) {
         name = getenv("RMSCORE_KERNEL");
         from = "RMSCORE_KERNEL";
     }
-    rms_kernel k = best_kernel();
+    char why[160];
     if (name && *name && strcmp(name, "auto") != 0) {
         int found = -1;
         for (int i = 0; i < 3; i++)
@@ -251,9 +291,23 @@ rms_status rms_gemm_select(const char *name, rms_err *err) {
             return rms_fail(err, RMS_ERR_ARG, "%s=%s: unknown kernel (generic, avx2, avx512 or auto)", from, name);
         if (!rms_kernel_supported((rms_kernel)found))
             return rms_fail(err, RMS_ERR_ARG, "%s=%s: this CPU cannot run the %s kernels", from, name, name);
-        k = (rms_kernel)found;
+        if (!kernel_selftest(&KERNELS[found], why, sizeof why))
+            return rms_fail(err, RMS_ERR_UNSUPPORTED, "%s=%s: the %s kernels failed their self-test (%s)", from, name,
+                            name, why);
+        atomic_store(&chosen, &KERNELS[found]);
+        return RMS_OK;
     }
-    atomic_store(&chosen, &KERNELS[k]);
+    // the best kernels the CPU runs that pass their self-test; the portable ones last
+    for (int k = (int)best_kernel(); k >= 0; k--) {
+        if (!rms_kernel_supported((rms_kernel)k)) continue;
+        if (k == RMS_KERNEL_GENERIC || kernel_selftest(&KERNELS[k], why, sizeof why)) {
+            atomic_store(&chosen, &KERNELS[k]);
+            return RMS_OK;
+        }
+        fprintf(stderr, "rmscore: warning: the %s kernels failed their self-test (%s); trying the next ones\n",
+                KERNEL_NAMES[k], why);
+    }
+    atomic_store(&chosen, &KERNELS[RMS_KERNEL_GENERIC]);
     return RMS_OK;
 }
 
@@ -268,8 +322,6 @@ static const kern *kernel(void) {
 rms_kernel rms_gemm_kernel(void) { return kernel()->id; }
 
 int rms_gemm_bf16_dot(void) { return kernel()->bf16 != NULL && cpu_bf16_dot(); }
-
-static const struct kern *kernel(void);
 
 /* ---- packing --------------------------------------------------------------------------------------------------- */
 
@@ -342,7 +394,8 @@ __attribute__((target("avx2"))) static void pack_bf16_rows8(float *dst, const ui
 }
 
 /* dst (kc, nr) fp32 = B[j0 + jj][kb + c] for jj < nvalid, 0 beyond. */
-static void pack_f32(float *dst, const rms_gemm_b *b, int64_t j0, int nvalid, int nr, int64_t kb, int64_t kc) {
+static void pack_f32(float *dst, const rms_gemm_b *b, int64_t j0, int nvalid, int nr, int64_t kb, int64_t kc,
+                     rms_kernel kid) {
     if (b->cols) { // B[j][c] at data[c*ld + j]: each c is a contiguous run of j
         const float *src = (const float *)b->data;
         for (int64_t c = 0; c < kc; c++) {
@@ -353,11 +406,11 @@ static void pack_f32(float *dst, const rms_gemm_b *b, int64_t j0, int nvalid, in
     }
     int jj_fast = 0; // columns [0, jj_fast) for c < kc16 done by a vector transpose
     int64_t kc16 = 0;
-    if (b->dtype == RMS_DTYPE_BF16 && nr % 16 == 0 && kc >= 16 && kernel()->id == RMS_KERNEL_AVX512) {
+    if (b->dtype == RMS_DTYPE_BF16 && nr % 16 == 0 && kc >= 16 && kid == RMS_KERNEL_AVX512) {
         kc16 = kc & ~(int64_t)15;
         for (; jj_fast + 16 <= nvalid; jj_fast += 16)
             pack_bf16_rows16(dst + jj_fast, (const uint16_t *)b->data + (j0 + jj_fast) * b->ld + kb, b->ld, nr, kc16);
-    } else if (b->dtype == RMS_DTYPE_BF16 && nr % 8 == 0 && kc >= 8 && kernel()->id == RMS_KERNEL_AVX2) {
+    } else if (b->dtype == RMS_DTYPE_BF16 && nr % 8 == 0 && kc >= 8 && kid == RMS_KERNEL_AVX2) {
         kc16 = kc & ~(int64_t)7;
         for (; jj_fast + 8 <= nvalid; jj_fast += 8)
             pack_bf16_rows8(dst + jj_fast, (const uint16_t *)b->data + (j0 + jj_fast) * b->ld + kb, b->ld, nr, kc16);
@@ -471,7 +524,7 @@ static void gemm_block(const kern *K, int bf16, float *y, int64_t ldy, const voi
             for (int64_t p = 0; p < panels; p++) {
                 const int nvalid = (int)((nb - p * nr < nr) ? nb - p * nr : nr);
                 if (bf16) pack_bf16((uint16_t *)pack + p * kc2 * nr, b, jb + p * nr, nvalid, nr, kb, kc);
-                else pack_f32((float *)pack + p * kc * nr, b, jb + p * nr, nvalid, nr, kb, kc);
+                else pack_f32((float *)pack + p * kc * nr, b, jb + p * nr, nvalid, nr, kb, kc, K->id);
             }
             for (int64_t i = i0; i < i1; i += mr) {
                 const int rows = (int)((i1 - i < mr) ? i1 - i : mr);

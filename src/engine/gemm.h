@@ -12,7 +12,9 @@
  * The avx2 and avx512 fp32 kernels give the same bits. rms_gemm_reference computes the same chains with
  * scalar code (the unit tests compare bitwise).
  *
- * Kernel choice: the best the CPU supports, or RMSCORE_KERNEL=generic|avx2|avx512 (rms_gemm_select).
+ * Kernel choice: the best the CPU supports that passes a start-up self-test (a product with edge tiles
+ * and two k blocks against the scalar chain, bit for bit; a failing kernel is skipped with one warning line
+ * on stderr), or RMSCORE_KERNEL=generic|avx2|avx512 (rms_gemm_select).
  *
  * Ownership: rms_gemm_ctx holds per-thread packing scratch and the bf16-rounded copy of x; init/free pair,
  * rms_gemm_ctx_reserve grows it. B's data is borrowed (usually the checkpoint mapping).
@@ -29,7 +31,10 @@
 typedef enum rms_kernel { RMS_KERNEL_GENERIC = 0, RMS_KERNEL_AVX2 = 1, RMS_KERNEL_AVX512 = 2 } rms_kernel;
 
 /* Chooses the kernels: name "generic", "avx2", "avx512", or NULL/"" for $RMSCORE_KERNEL, else the best
- * the CPU supports. A kernel the CPU cannot run, or an unknown name, is an RMS_ERR_ARG error. */
+ * the CPU supports whose self-test passes ("rmscore: warning: the X kernels failed their self-test (why);
+ * trying the next ones" for each that fails). A kernel the CPU cannot run, or an unknown name, is an
+ * RMS_ERR_ARG error; a named kernel that fails its self-test RMS_ERR_UNSUPPORTED.
+ * RMSCORE_KERNEL_SELFTEST_FAIL=<name> makes that kernel's self-test fail (for the tests). */
 rms_status rms_gemm_select(const char *name, rms_err *err);
 /* The kernels in use (selected once on first use if rms_gemm_select was not called). */
 rms_kernel rms_gemm_kernel(void);
