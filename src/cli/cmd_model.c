@@ -74,7 +74,8 @@ static const rms_opt SCORE_IDS_OPTS[] = {
      .help = "compute threads"},
     {"--compute", RMS_OPT_CHOICE, "fp32|bf16", S(compute), .value = "fp32",
      .help = "fp32: fp32 activations, weights converted from their stored dtype;\n"
-             "bf16: matmul inputs rounded to bf16 as a bf16 model would see them"},
+             "bf16: matmul inputs rounded to bf16 as a bf16 model would see them,\n"
+             "AVX512_BF16 dot products where the CPU has them"},
     {"--microbatch-tokens", RMS_OPT_INT, "N", S(microbatch_tokens), .lo = 1, .hi = INT32_MAX, .value = "4096",
      .help = "token budget of one packed micro-batch"},
     {"--quiet", RMS_OPT_FLAG, NULL, S(quiet), .help = "no summary on stderr"},

@@ -1,5 +1,5 @@
-/* main.c — the rmscore command line: picks the subcommand, sets up what the process needs (OpenBLAS
- * kernels, signal handlers, MPI for `score`), and is the only place that prints errors, calls
+/* main.c — the rmscore command line: picks the subcommand, sets up what the process needs (signal
+ * handlers, MPI for `score`), and is the only place that prints errors, calls
  * MPI_Abort and chooses the exit status (0 done, 1 error, 2 usage, 3 interrupted and resumable).
  * See README.md and ARCHITECTURE.md. */
 #define _GNU_SOURCE
@@ -13,7 +13,6 @@
 #include "mpi/pipeline.h"
 #include "src/base/status.h"
 #include "src/cli/commands.h"
-#include "src/engine/blas.h"
 
 static const struct {
     const char *name;
@@ -45,9 +44,8 @@ static void usage_main(FILE *out) {
     fputs("\n"
           "Run 'rmscore <command> --help' for the options of a command.\n"
           "Exit status: 0 done, 1 error, 2 usage, 3 interrupted (score: rerun the same command to resume).\n"
-          "Environment: RMSCORE_BLAS_CORE=auto|keep|<OpenBLAS core> (unset: pick the fastest OpenBLAS\n"
-          "kernels this CPU supports when the library's own detection falls short, unless OPENBLAS_CORETYPE\n"
-          "is set; auto: even then; keep: never; a core name: that one).\n", out);
+          "Environment: RMSCORE_KERNEL=auto|avx512|avx2|generic (the matrix kernels; unset or auto: the best\n"
+          "this CPU runs that passes its start-up self-test).\n", out);
 }
 
 /* Prints what a command's final status calls for and returns the exit status. */

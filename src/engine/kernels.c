@@ -183,7 +183,3 @@ void rms_silu_mul(float *gate, const float *up, int64_t n) {
 void rms_add(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }
-
-void rms_round_bf16(float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) x[i] = rms_bf16_to_f32(rms_f32_to_bf16(x[i]));
-}

@@ -79,7 +79,4 @@ void rms_silu_mul(float *gate, const float *up, int64_t n);
 /* y (n) += x (n). */
 void rms_add(float *y, const float *x, int64_t n);
 
-/* Rounds n floats to the nearest bf16 value (kept as fp32). */
-void rms_round_bf16(float *x, int64_t n);
-
 #endif
