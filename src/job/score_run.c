@@ -20,6 +20,29 @@ typedef struct packed {
     int64_t *parent;  // (3 max batch rows)
 } packed;
 
+/* The executor's view of batch b, whose k rows' ids (2k sequences) are in ids/offsets: with share, each row's
+ * shared prompt becomes a sequence of its own (rms_share_prefixes, into pk); f->seq_of maps the rows' chosen and
+ * rejected sequences to the executor's. */
+static rms_status make_work(packed *pk, int64_t b, const rms_ids *ids, const int64_t *offsets, flight *f, int share,
+                            rms_batch_work *w, rms_err *err) {
+    *w = (rms_batch_work){.batch = b, .n_seqs = 2 * f->k, .offsets = offsets, .ids = ids->ids};
+    if (!share) {
+        for (int64_t s = 0; s < 2 * f->k; s++) f->seq_of[s] = s;
+        return RMS_OK;
+    }
+    if (ids->n > pk->cap_tokens) {
+        int32_t *p = realloc(pk->ids, (size_t)ids->n * sizeof *p);
+        if (!p) return rms_fail(err, RMS_ERR_NOMEM, "out of memory for %lld tokens", (long long)ids->n);
+        pk->ids = p;
+        pk->cap_tokens = ids->n;
+    }
+    w->n_seqs = rms_share_prefixes(ids->ids, offsets, f->k, pk->ids, pk->offsets, pk->parent, f->seq_of);
+    w->offsets = pk->offsets;
+    w->parent = pk->parent;
+    w->ids = pk->ids;
+    return RMS_OK;
+}
+
 static rms_status collect_one(rms_score_job *j, const rms_executor *ex, flight *fl, int64_t depth, float *pair_scores,
                               rms_err *err) {
     int64_t batch;
@@ -63,24 +86,8 @@ rms_status rms_score_run(rms_score_job *j, const rms_executor *ex, volatile sig_
                 if (fl[i].batch < 0) f = &fl[i];
             const int64_t b = next++;
             if ((st = rms_score_job_batch(j, b, f->rows, &f->k, &ids, offsets, err)) != RMS_OK || f->k == 0) continue;
-            rms_batch_work w = {.batch = b, .n_seqs = 2 * f->k, .offsets = offsets, .ids = ids.ids};
-            if (!j->o->no_prefix_sharing) {
-                if (ids.n > pk.cap_tokens) {
-                    int32_t *p = realloc(pk.ids, (size_t)ids.n * sizeof *p);
-                    if (!p) {
-                        st = rms_fail(err, RMS_ERR_NOMEM, "out of memory for %lld tokens", (long long)ids.n);
-                        break;
-                    }
-                    pk.ids = p;
-                    pk.cap_tokens = ids.n;
-                }
-                w.n_seqs = rms_share_prefixes(ids.ids, offsets, f->k, pk.ids, pk.offsets, pk.parent, f->seq_of);
-                w.offsets = pk.offsets;
-                w.parent = pk.parent;
-                w.ids = pk.ids;
-            } else {
-                for (int64_t s = 0; s < 2 * f->k; s++) f->seq_of[s] = s;
-            }
+            rms_batch_work w;
+            if ((st = make_work(&pk, b, &ids, offsets, f, !j->o->no_prefix_sharing, &w, err)) != RMS_OK) break;
             j->seq_tokens += offsets[2 * f->k];
             j->computed_tokens += w.offsets[w.n_seqs];
             if ((st = ex->submit(ex->self, &w, err)) != RMS_OK) break;
