@@ -17,23 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "benchmarks/bench-args.h"
+#include "src/base/clock.h"
 #include "src/base/dtype.h"
 #include "src/engine/gemm.h"
 #include "src/engine/parallel.h"
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static long arg_value(int argc, char **argv, const char *name, long dflt) {
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0) return strtol(argv[i + 1], NULL, 10);
-    return dflt;
-}
 
 #define DN(call)                                                                                                     \
     do {                                                                                                             \
@@ -139,10 +128,10 @@ int main(int argc, char **argv) {
             }
             best[pth] = 1e30;
             for (long r = 0; r < reps; r++) {
-                const double t0 = now_seconds();
+                const double t0 = rms_now_seconds();
                 if (pth < 2) dn_mm_run(&full, stream);
                 else rms_gemm(&g, y, n, x, k, m, &b, pth == 3);
-                const double t = now_seconds() - t0;
+                const double t = rms_now_seconds() - t0;
                 best[pth] = t < best[pth] ? t : best[pth];
             }
             // row invariance: rows 7.. from an (m-7)-row call, row 5 alone

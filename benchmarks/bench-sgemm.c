@@ -13,24 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "benchmarks/bench-args.h"
+#include "src/base/clock.h"
 #include "src/base/dtype.h"
 #include "src/engine/blas.h"
 #include "src/engine/gemm.h"
 #include "src/engine/parallel.h"
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static long arg_value(int argc, char **argv, const char *name, long dflt) {
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0) return strtol(argv[i + 1], NULL, 10);
-    return dflt;
-}
 
 int main(int argc, char **argv) {
     rms_blas_restart_if_slow(argv);
@@ -75,10 +64,10 @@ int main(int argc, char **argv) {
                     y, (int)n); // warm-up
         double best = 1e30;
         for (long r = 0; r < reps; r++) {
-            const double t0 = now_seconds();
+            const double t0 = rms_now_seconds();
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, x, (int)k, w, (int)k,
                         0.0f, y, (int)n);
-            const double t = now_seconds() - t0;
+            const double t = rms_now_seconds() - t0;
             best = t < best ? t : best;
         }
         const double flops = 2.0 * (double)m * (double)n * (double)k;
@@ -90,9 +79,9 @@ int main(int argc, char **argv) {
             rms_gemm(&g, y, n, x, k, m, &b, bf16); // warm-up
             own[bf16] = 1e30;
             for (long r = 0; r < reps; r++) {
-                const double t0 = now_seconds();
+                const double t0 = rms_now_seconds();
                 rms_gemm(&g, y, n, x, k, m, &b, bf16);
-                const double t = now_seconds() - t0;
+                const double t = rms_now_seconds() - t0;
                 own[bf16] = t < own[bf16] ? t : own[bf16];
             }
             own_time[bf16] += own[bf16];
