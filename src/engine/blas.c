@@ -393,4 +393,3 @@ void rms_blas_restart_if_slow(char **argv) {
     free(old_core);
 }
 
-const char *rms_blas_restarted_from(void) { return getenv(RESTART_ENV); }

@@ -1,4 +1,5 @@
-/* blas.h — OpenBLAS set-up: kernel (core type) selection, its self-test, and thread count.
+/* blas.h — OpenBLAS set-up: kernel (core type) selection, its self-test, and thread count. rmscore's
+ * forward does not use OpenBLAS (gemm.h); this serves bench-sgemm, the sgemm rate it is measured against.
  *
  * Debian's OpenBLAS 0.3.21 does not recognise recent AMD/Intel CPUs and falls back to slow kernels
  * (Prescott: SSE3, ~6x slower sgemm than SkylakeX on an AVX-512 CPU). OpenBLAS reads
@@ -45,8 +46,6 @@ int rms_blas_core_plan(const char *policy, const char *env_core, int already_res
  * candidate failed its self-test (one line on stderr: "rmscore: warning: OpenBLAS core X failed its
  * self-test (why); keeping Y") or when execv failed (a warning too): the kernels loaded stay. */
 void rms_blas_restart_if_slow(char **argv);
-/* The core name OpenBLAS picked before rms_blas_restart_if_slow restarted this process, or NULL. */
-const char *rms_blas_restarted_from(void);
 
 /* Rank of a core name (higher = faster kernels on x86-64); 0 for unknown/generic. Exposed for tests. */
 int rms_blas_core_rank(const char *name);
