@@ -256,6 +256,58 @@ static void test_the_pool_runs_every_task_exactly_once(void) {
     CHECK(rms_parallel_threads() == 1);
 }
 
+/* rms_gemm_multi (x packed once for several B) gives each product the bits rms_gemm gives it alone, for every
+ * kernel, fp32 and bf16 compute, 1 and 3 threads; B of different widths (below and above a column block), more
+ * than RMS_GEMM_MAX_MULTI of them, and a B of another k (computed alone). */
+static void test_several_products_of_one_x_equal_the_products_alone(void) {
+    enum { NB = 6 };
+    const int64_t m = 31, k = 136, ns[NB] = {300, 40, 40, 129, 7, 64};
+    rms_err err;
+    rms_gemm_ctx g;
+    rms_gemm_ctx_init(&g);
+    float *x = rand_floats(m * (k + 8), 1.0f, 21);
+    bmat B[NB];
+    rms_gemm_b bs[NB];
+    float *ym[NB], *ya[NB];
+    int64_t ldy[NB];
+    for (int o = 0; o < NB; o++) {
+        const int64_t ko = o == NB - 1 ? k + 8 : k; // the last one has another k: computed alone
+        B[o] = make_b(RMS_DTYPE_BF16, ns[o], ko, ko, 0, 30 + (uint64_t)o);
+        bs[o] = B[o].b;
+        ldy[o] = ns[o] + o; // strides past the width: the gaps must stay untouched
+        ym[o] = malloc((size_t)(m * ldy[o]) * sizeof(float));
+        ya[o] = malloc((size_t)(m * ldy[o]) * sizeof(float));
+    }
+    int ok = 1, cases = 0;
+    for (int kern = RMS_KERNEL_GENERIC; kern <= RMS_KERNEL_AVX512; kern++) {
+        if (!rms_kernel_supported((rms_kernel)kern)) continue;
+        select_kernel((rms_kernel)kern);
+        for (int threads = 1; threads <= 3; threads += 2)
+            for (int bf16 = 0; bf16 <= 1; bf16++) {
+                CHECK(rms_parallel_init(threads, &err) == RMS_OK);
+                CHECK(rms_gemm_ctx_reserve(&g, m, k + 8, &err) == RMS_OK);
+                for (int o = 0; o < NB; o++) {
+                    for (int64_t i = 0; i < m * ldy[o]; i++) ym[o][i] = ya[o][i] = (float)i;
+                    rms_gemm(&g, ya[o], ldy[o], x, k + 8, m, &bs[o], bf16);
+                }
+                rms_gemm_multi(&g, NB, ym, ldy, x, k + 8, m, bs, bf16);
+                for (int o = 0; o < NB; o++) ok &= same_bits(ym[o], ya[o], m * ldy[o]);
+                cases++;
+            }
+    }
+    if (!ok) fprintf(stderr, "  a product of rms_gemm_multi differs from the same product alone\n");
+    CHECK(ok);
+    CHECK(cases >= 4);
+    CHECK(rms_parallel_init(1, &err) == RMS_OK);
+    rms_gemm_ctx_free(&g);
+    for (int o = 0; o < NB; o++) {
+        free(B[o].data);
+        free(ym[o]);
+        free(ya[o]);
+    }
+    free(x);
+}
+
 int main(void) {
     RUN(test_every_kernel_this_cpu_runs_computes_its_scalar_chain_bitwise);
     RUN(test_a_row_does_not_depend_on_the_other_rows_or_the_thread_count);
@@ -264,5 +316,6 @@ int main(void) {
     RUN(test_selecting_an_unknown_or_unsupported_kernel_is_an_error);
     RUN(test_a_kernel_failing_its_self_test_is_skipped_or_refused);
     RUN(test_the_pool_runs_every_task_exactly_once);
+    RUN(test_several_products_of_one_x_equal_the_products_alone);
     return check_summary();
 }

@@ -189,6 +189,48 @@ static void test_silu_mul_matches_definition(void) {
     CHECK_NEAR(g[2], 3.0 / (1.0 + exp(-3.0)) * -1.0, 1e-6);
 }
 
+/* rms_expf against double exp: within 2 ulp where e^x is a normal float, 0 / +inf / NaN outside; and the same bits
+ * computed in a long (vectorised) loop as one by one. */
+static void test_expf_is_within_two_ulp_of_exp(void) {
+    double worst = 0.0;
+    for (int64_t i = 0; i <= 2000000; i++) {
+        const float x = -86.5f + (float)((double)i * (88.7 + 86.5) / 2000000.0);
+        const double ref = exp((double)x), got = rms_expf(x);
+        const double ulp = ldexp(1.0, ilogb(ref) - 23);
+        const double e = fabs(got - ref) / ulp;
+        worst = e > worst ? e : worst;
+    }
+    fprintf(stderr, "  rms_expf: worst error %.2f ulp\n", worst);
+    CHECK(worst <= 2.0);
+    CHECK(rms_expf(0.0f) == 1.0f);
+    CHECK(rms_expf(-100.0f) == 0.0f);
+    CHECK(rms_expf(-INFINITY) == 0.0f);
+    CHECK(isinf(rms_expf(89.0f)) && isinf(rms_expf(INFINITY)));
+    CHECK(isnan(rms_expf(NAN)));
+}
+
+static void test_silu_mul_of_many_values_is_the_elementwise_result(void) {
+    enum { N = 4099 };
+    float *g = malloc(N * sizeof *g), *u = malloc(N * sizeof *u), *one = malloc(N * sizeof *one);
+    for (int i = 0; i < N; i++) {
+        g[i] = one[i] = (float)(i - N / 2) * 0.013f;
+        u[i] = 1.0f + (float)(i % 17) * 0.25f;
+    }
+    rms_silu_mul(g, u, N);
+    int same = 1;
+    double worst = 0.0;
+    for (int i = 0; i < N; i++) {
+        rms_silu_mul(&one[i], &u[i], 1);
+        same &= memcmp(&one[i], &g[i], sizeof(float)) == 0;
+        const double x = (double)(i - N / 2) * 0.013f;
+        const double ref = x / (1.0 + exp(-x)) * u[i];
+        worst = fmax(worst, fabs(g[i] - ref) / fmax(fabs(ref), 1e-30));
+    }
+    CHECK(same);
+    CHECK(worst < 1e-6);
+    free(g); free(u); free(one);
+}
+
 int main(void) {
     RUN(test_linear_matches_naive_for_every_weight_dtype);
     RUN(test_linear_rounds_inputs_to_bf16_in_bf16_mode);
@@ -200,5 +242,7 @@ int main(void) {
     RUN(test_the_last_token_or_a_continuation_alone_gets_the_bits_of_the_whole_sequence);
     RUN(test_attention_first_token_sees_only_itself);
     RUN(test_silu_mul_matches_definition);
+    RUN(test_expf_is_within_two_ulp_of_exp);
+    RUN(test_silu_mul_of_many_values_is_the_elementwise_result);
     return check_summary();
 }

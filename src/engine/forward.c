@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/base/bigalloc.h"
 #include "src/engine/kernels.h"
 #include "src/engine/parallel.h"
 
@@ -36,10 +37,10 @@ void rms_workspace_free(rms_workspace *ws) {
 
 static int64_t max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
 
-/* Reallocates *buf to n elements of size esize (contents not kept). */
+/* Reallocates *buf to n elements of size esize (contents not kept; large ones on huge pages: bigalloc.h). */
 static int grow_bytes(void **buf, int64_t n, size_t esize) {
     free(*buf);
-    *buf = malloc((size_t)max_i64(n, 1) * esize);
+    *buf = rms_big_alloc((size_t)max_i64(n, 1) * esize);
     return *buf != NULL;
 }
 #define grow(buf, n) grow_bytes((void **)(buf), (n), sizeof **(buf))
@@ -245,9 +246,11 @@ static void decoder_layer(const rms_model *m, const rms_layer *L, rms_workspace 
     par_rmsnorm(ws->xn, hidden, L->input_layernorm, n, h, c->rms_norm_eps); // (n, hidden)
 
     // query/key/value states: (n, heads, head_dim) / (n, kv_heads, head_dim)
-    rms_linear(g, ws->q, ws->xn, n, &L->q_proj, bf);
-    rms_linear(g, ws->k, ws->xn, n, &L->k_proj, bf);
-    rms_linear(g, ws->v, ws->xn, n, &L->v_proj, bf);
+    {
+        float *const y[3] = {ws->q, ws->k, ws->v};
+        const rms_weight *const w[3] = {&L->q_proj, &L->k_proj, &L->v_proj};
+        rms_linear_multi(g, 3, y, ws->xn, n, w, bf);
+    }
 
     // apply_rotary_pos_emb, then causal attention within each sequence (and its parent)
     par_rope(ws, ws->q, ws->pos, n, c->n_heads, c->head_dim);
@@ -262,8 +265,11 @@ static void decoder_layer(const rms_model *m, const rms_layer *L, rms_workspace 
     par_rmsnorm(ws->xn, hidden, L->post_attention_layernorm, n, h, c->rms_norm_eps);
 
     // hidden = residual + down_proj(act_fn(gate_proj(x)) * up_proj(x))
-    rms_linear(g, ws->gate, ws->xn, n, &L->gate_proj, bf); // (n, intermediate)
-    rms_linear(g, ws->up, ws->xn, n, &L->up_proj, bf);     // (n, intermediate)
+    {
+        float *const y[2] = {ws->gate, ws->up}; // (n, intermediate) each
+        const rms_weight *const w[2] = {&L->gate_proj, &L->up_proj};
+        rms_linear_multi(g, 2, y, ws->xn, n, w, bf);
+    }
     par_silu_mul(ws->gate, ws->up, n, c->intermediate_size);
     rms_linear(g, ws->xn, ws->gate, n, &L->down_proj, bf); // (n, hidden)
     par_add(hidden, ws->xn, n, h);
@@ -282,8 +288,11 @@ static void last_decoder_layer(const rms_model *m, const rms_layer *L, rms_works
     par_rmsnorm(ws->xn, hidden, L->input_layernorm, n, h, c->rms_norm_eps); // (n, hidden)
 
     // key/value states of every token (n, kv_heads, head_dim); the query of each last token (ns, heads, head_dim)
-    rms_linear(g, ws->k, ws->xn, n, &L->k_proj, bf);
-    rms_linear(g, ws->v, ws->xn, n, &L->v_proj, bf);
+    {
+        float *const y[2] = {ws->k, ws->v};
+        const rms_weight *const w[2] = {&L->k_proj, &L->v_proj};
+        rms_linear_multi(g, 2, y, ws->xn, n, w, bf);
+    }
     for (int64_t s = 0; s < ns; s++) {
         const int64_t last = b->offsets[s + 1] - 1;
         memcpy(ws->last_h + s * h, hidden + last * h, (size_t)h * sizeof(float));
@@ -304,8 +313,11 @@ static void last_decoder_layer(const rms_model *m, const rms_layer *L, rms_works
 
     // residual = hidden; hidden = residual + down_proj(act_fn(gate_proj(x)) * up_proj(x)), x = post norm
     par_rmsnorm(ws->last_x, ws->last_h, L->post_attention_layernorm, ns, h, c->rms_norm_eps);
-    rms_linear(g, ws->gate, ws->last_x, ns, &L->gate_proj, bf); // (ns, intermediate)
-    rms_linear(g, ws->up, ws->last_x, ns, &L->up_proj, bf);     // (ns, intermediate)
+    {
+        float *const y[2] = {ws->gate, ws->up}; // (ns, intermediate) each
+        const rms_weight *const w[2] = {&L->gate_proj, &L->up_proj};
+        rms_linear_multi(g, 2, y, ws->last_x, ns, w, bf);
+    }
     par_silu_mul(ws->gate, ws->up, ns, c->intermediate_size);
     rms_linear(g, ws->last_x, ws->gate, ns, &L->down_proj, bf); // (ns, hidden)
     par_add(ws->last_h, ws->last_x, ns, h);

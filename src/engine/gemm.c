@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/base/bigalloc.h"
 #include "src/engine/parallel.h"
 
 /* Blocking. KC: k-block (the accumulators are stored to y and reloaded between blocks; exact).
@@ -573,7 +574,7 @@ rms_status rms_gemm_ctx_reserve(rms_gemm_ctx *g, int64_t m, int64_t k, rms_err *
     const int64_t need = (m + MAX_MR) * (k + 1) * (int64_t)sizeof(float); // x packed in tiles (rms_gemm)
     if (need > g->cap_xbuf) {
         free(g->xbuf);
-        g->xbuf = malloc((size_t)need);
+        g->xbuf = rms_big_alloc((size_t)need);
         if (!g->xbuf) goto oom;
         g->cap_xbuf = need;
     }
@@ -593,12 +594,15 @@ typedef struct gemm_job {
     const rms_gemm_ctx *g;
     int bf16;      // 1: the bf16 dot-product kernel; round: fp32 kernel on bf16-rounded x
     int round;
-    float *y;
-    int64_t ldy, ldx, m, mr, tile_elems;
+    int nb;        // products sharing x: y[o] = x · b[o]ᵀ
+    float *const *y;
+    const int64_t *ldy;
+    const rms_gemm_b *b;
+    int64_t ldx, k, m, mr, tile_elems;
     const float *x;
     void *xp;      // x packed in tiles of mr rows
-    const rms_gemm_b *b;
-    int64_t n_blocks_j, rows_per_task, cols_per_task;
+    int64_t first_block[RMS_GEMM_MAX_MULTI + 1]; // column blocks of b[o]: [first_block[o], first_block[o + 1])
+    int64_t rows_per_task;
 } gemm_job;
 
 /* pack_x_task's inner part with AVX-512 for tiles of 12 rows: columns [0, k16) of the tile, k16 a multiple of
@@ -630,7 +634,7 @@ __attribute__((target("avx512f"))) static void pack_x_tile12_f32(float *dst, con
 static void pack_x_task(void *ctx, int64_t t, int thread) {
     (void)thread;
     const gemm_job *J = ctx;
-    const int64_t k = J->b->k, mr = J->mr, i0 = t * mr;
+    const int64_t k = J->k, mr = J->mr, i0 = t * mr;
     const int rows = (int)(J->m - i0 < mr ? J->m - i0 : mr);
     const float *x = J->x + i0 * J->ldx;
     int64_t c_fast = 0; // columns [0, c_fast) packed by the vector transposes
@@ -659,43 +663,63 @@ static void pack_x_task(void *ctx, int64_t t, int thread) {
 
 static void gemm_task(void *ctx, int64_t task, int thread) {
     const gemm_job *J = ctx;
-    const int64_t tj = task % J->n_blocks_j, ti = task / J->n_blocks_j;
-    const int64_t i0 = ti * J->rows_per_task, j0 = tj * J->cols_per_task;
+    const int64_t n_blocks_j = J->first_block[J->nb];
+    const int64_t tj = task % n_blocks_j, ti = task / n_blocks_j;
+    int o = 0;
+    while (tj >= J->first_block[o + 1]) o++;
+    const rms_gemm_b *b = &J->b[o];
+    const int64_t i0 = ti * J->rows_per_task, j0 = (tj - J->first_block[o]) * NCB;
     const int64_t i1 = (i0 + J->rows_per_task < J->m) ? i0 + J->rows_per_task : J->m;
-    const int64_t j1 = (j0 + J->cols_per_task < J->b->n) ? j0 + J->cols_per_task : J->b->n;
-    gemm_block(J->K, J->bf16, J->y, J->ldy, J->xp, J->tile_elems, NULL, 0, i0, i1, j0, j1, J->b,
+    const int64_t j1 = (j0 + NCB < b->n) ? j0 + NCB : b->n;
+    gemm_block(J->K, J->bf16, J->y[o], J->ldy[o], J->xp, J->tile_elems, NULL, 0, i0, i1, j0, j1, b,
                rms_gemm_ctx_pack(J->g, thread));
 }
 
-void rms_gemm(rms_gemm_ctx *g, float *y, int64_t ldy, const float *x, int64_t ldx, int64_t m, const rms_gemm_b *b,
-              int bf16) {
-    if (m <= 0 || b->n <= 0) return;
-    if (b->k == 0) {
-        for (int64_t i = 0; i < m; i++) memset(y + i * ldy, 0, (size_t)b->n * sizeof(float));
+void rms_gemm_multi(rms_gemm_ctx *g, int nb, float *const *y, const int64_t *ldy, const float *x, int64_t ldx,
+                    int64_t m, const rms_gemm_b *b, int bf16) {
+    if (m <= 0 || nb <= 0) return;
+    const int64_t k = b[0].k;
+    int same_k = 1;
+    for (int o = 1; o < nb; o++) same_k &= b[o].k == k;
+    if (nb > RMS_GEMM_MAX_MULTI || !same_k) { // one by one (not what callers do; kept correct anyway)
+        for (int o = 0; o < nb; o++) rms_gemm_multi(g, 1, y + o, ldy + o, x, ldx, m, b + o, bf16);
+        return;
+    }
+    if (k == 0) {
+        for (int o = 0; o < nb; o++)
+            for (int64_t i = 0; i < m; i++) memset(y[o] + i * ldy[o], 0, (size_t)b[o].n * sizeof(float));
         return;
     }
     const kern *K = kernel();
     const int dot = bf16 && K->bf16 && cpu_bf16_dot();
-    gemm_job J = {.K = K, .g = g, .bf16 = dot, .round = bf16 && !dot, .y = y, .ldy = ldy, .ldx = ldx, .m = m,
-                  .x = x, .xp = g->xbuf, .b = b, .cols_per_task = NCB};
+    gemm_job J = {.K = K, .g = g, .bf16 = dot, .round = bf16 && !dot, .nb = nb, .y = y, .ldy = ldy, .b = b,
+                  .ldx = ldx, .k = k, .m = m, .x = x, .xp = g->xbuf};
     J.mr = dot ? K->mr16 : K->mr;
-    J.tile_elems = J.mr * ((b->k + 1) & ~(int64_t)1);
-    // x packed in tiles once for every column block (and rounded or converted to bf16 on the way)
+    J.tile_elems = J.mr * ((k + 1) & ~(int64_t)1);
+    J.first_block[0] = 0;
+    for (int o = 0; o < nb; o++) J.first_block[o + 1] = J.first_block[o] + (b[o].n + NCB - 1) / NCB;
+    const int64_t n_blocks_j = J.first_block[nb];
+    if (n_blocks_j == 0) return;
+    // x packed in tiles once for every column block of every B (and rounded or converted to bf16 on the way)
     const int64_t tiles = (m + J.mr - 1) / J.mr;
     rms_parallel_run(tiles, pack_x_task, &J);
     // Tasks: column blocks of whole NCB (packing stays per task); rows split as well (in whole tiles) when there
     // are too few column blocks to keep every thread busy.
     const int threads = rms_parallel_threads();
-    J.n_blocks_j = (b->n + NCB - 1) / NCB;
     J.rows_per_task = tiles * J.mr;
-    if (threads > 1 && J.n_blocks_j < 4 * threads) {
-        const int64_t parts = (4 * threads + J.n_blocks_j - 1) / J.n_blocks_j;
+    if (threads > 1 && n_blocks_j < 4 * threads) {
+        const int64_t parts = (4 * threads + n_blocks_j - 1) / n_blocks_j;
         int64_t rows = (m + parts - 1) / parts;
         rows = (rows + J.mr - 1) / J.mr * J.mr;
         J.rows_per_task = rows < 4 * J.mr ? 4 * J.mr : rows;
     }
     const int64_t n_blocks_i = (m + J.rows_per_task - 1) / J.rows_per_task;
-    rms_parallel_run(J.n_blocks_j * n_blocks_i, gemm_task, &J);
+    rms_parallel_run(n_blocks_j * n_blocks_i, gemm_task, &J);
+}
+
+void rms_gemm(rms_gemm_ctx *g, float *y, int64_t ldy, const float *x, int64_t ldx, int64_t m, const rms_gemm_b *b,
+              int bf16) {
+    rms_gemm_multi(g, 1, &y, &ldy, x, ldx, m, b, bf16);
 }
 
 void rms_gemm_reference(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t m, const rms_gemm_b *b,

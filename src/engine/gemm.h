@@ -82,6 +82,13 @@ void *rms_gemm_ctx_pack(const rms_gemm_ctx *g, int thread);
 void rms_gemm(rms_gemm_ctx *g, float *y, int64_t ldy, const float *x, int64_t ldx, int64_t m, const rms_gemm_b *b,
               int bf16);
 
+/* Several products of the same x: y[o] (m, b[o].n) [row stride ldy[o]] = x · b[o]ᵀ for o < nb ≤ RMS_GEMM_MAX_MULTI,
+ * every b[o] with the same k (q/k/v, gate/up). x is packed once and the column blocks of all of them share the
+ * threads; each y[o] has the bits rms_gemm gives it alone. */
+#define RMS_GEMM_MAX_MULTI 4
+void rms_gemm_multi(rms_gemm_ctx *g, int nb, float *const *y, const int64_t *ldy, const float *x, int64_t ldx,
+                    int64_t m, const rms_gemm_b *b, int bf16);
+
 /* The same in fp32 on the calling thread only; pack: rms_gemm_pack_bytes() bytes, 64-byte aligned. */
 void rms_gemm_serial(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t m, const rms_gemm_b *b, void *pack);
 

@@ -19,6 +19,20 @@ void rms_linear(rms_gemm_ctx *g, float *y, const float *x, int64_t m, const rms_
     rms_gemm(g, y, w->rows, x, w->cols, m, &b, bf16);
 }
 
+void rms_linear_multi(rms_gemm_ctx *g, int nw, float *const *y, const float *x, int64_t m,
+                      const rms_weight *const *w, int bf16) {
+    rms_gemm_b b[RMS_GEMM_MAX_MULTI];
+    int64_t ldy[RMS_GEMM_MAX_MULTI];
+    for (int o0 = 0; o0 < nw; o0 += RMS_GEMM_MAX_MULTI) {
+        const int cnt = nw - o0 < RMS_GEMM_MAX_MULTI ? nw - o0 : RMS_GEMM_MAX_MULTI;
+        for (int o = 0; o < cnt; o++) {
+            b[o] = weight_as_b(w[o0 + o]);
+            ldy[o] = w[o0 + o]->rows;
+        }
+        rms_gemm_multi(g, cnt, y + o0, ldy, x, w[o0]->cols, m, b, bf16);
+    }
+}
+
 static float weight_at(const rms_weight *w, int64_t r, int64_t c) {
     const size_t idx = (size_t)r * (size_t)w->cols + (size_t)c;
     float v;
@@ -98,15 +112,39 @@ int64_t rms_attention_scratch_floats(int64_t nk) {
     return qb * nk;
 }
 
+float rms_expf(float x) {
+    // x = n·ln2 + r with |r| <= ln2/2 (ln2 split Cody-Waite style: n·LN2_HI is exact for |n| <= 128),
+    // e^r = its Taylor series to r^7 (Horner; the truncation is under 1e-8 relative), times 2^(n-1) · 2.
+    const float lo = -86.6f, hi = 88.72f; // 2^(n-1) stays a normal float; e^88.72 < FLT_MAX
+    const float xc = x < lo ? lo : (x > hi ? hi : x);
+    const float t = xc * 1.44269504f + 12582912.0f; // + 1.5·2^23: rounds x·log2(e) to an integer
+    float n = t - 12582912.0f;
+    n = n == n ? n : 0.0f; // NaN in: r and so e stay NaN, the exponent bits below stay defined
+    const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    const int32_t bits = ((int32_t)n + 126) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    float e = p * scale * 2.0f;
+    e = x < lo ? 0.0f : e;
+    e = x > hi ? INFINITY : e;
+    return e;
+}
+
 /* Softmax over the first `len` entries of row; entries past len are set to 0 (causal mask). */
 static void softmax_causal_row(float *row, int64_t len, int64_t width) {
     float mx = row[0];
     for (int64_t j = 1; j < len; j++) mx = row[j] > mx ? row[j] : mx;
+    for (int64_t j = 0; j < len; j++) row[j] = rms_expf(row[j] - mx);
     double sum = 0.0;
-    for (int64_t j = 0; j < len; j++) {
-        row[j] = expf(row[j] - mx);
-        sum += row[j];
-    }
+    for (int64_t j = 0; j < len; j++) sum += row[j];
     const float inv = (float)(1.0 / sum);
     for (int64_t j = 0; j < len; j++) row[j] *= inv;
     for (int64_t j = len; j < width; j++) row[j] = 0.0f;
@@ -176,7 +214,7 @@ void rms_attention_naive(float *out, const float *q, const float *k, const float
 void rms_silu_mul(float *gate, const float *up, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         const float g = gate[i];
-        gate[i] = g / (1.0f + expf(-g)) * up[i];
+        gate[i] = g / (1.0f + rms_expf(-g)) * up[i];
     }
 }
 

@@ -29,6 +29,10 @@ typedef struct rms_weight {
  * rms_gemm_ctx_reserve(g, m, w.cols). */
 void rms_linear(rms_gemm_ctx *g, float *y, const float *x, int64_t m, const rms_weight *w, int bf16);
 /* Reference: plain loops in double accumulation. */
+/* y[o] (m, w[o]->rows) = x · w[o]ᵀ for o < nw, every w[o] with the same cols (x packed once: rms_gemm_multi);
+ * the same bits as nw calls of rms_linear. */
+void rms_linear_multi(rms_gemm_ctx *g, int nw, float *const *y, const float *x, int64_t m,
+                      const rms_weight *const *w, int bf16);
 void rms_linear_naive(float *y, const float *x, int64_t m, const rms_weight *w);
 
 /* out (n, dim) = x / sqrt(mean(x²) + eps) * weight, per row; out may equal x. */
@@ -72,6 +76,10 @@ void rms_attention(float *out, const float *q, const float *k, const float *v, i
                    int64_t n_kv, int64_t head_dim, float *scratch, void *pack);
 void rms_attention_naive(float *out, const float *q, const float *k, const float *v, int64_t n,
                          int64_t n_heads, int64_t n_kv, int64_t head_dim);
+
+/* e^x in fp32 from + and × only (no libm), so that loops over it vectorize and every CPU gives the same bits: within
+ * 2 ulp of exp for x in [-86.6, 88.72], 0 below, +inf above, NaN for NaN. Used by the softmax and SiLU. */
+float rms_expf(float x);
 
 /* gate (n) = silu(gate) * up, in place. */
 void rms_silu_mul(float *gate, const float *up, int64_t n);
