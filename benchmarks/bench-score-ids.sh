@@ -8,11 +8,13 @@
 # Builds nothing. Generates once (cached in $BENCH_DIR) a random checkpoint with
 #   make-test-model --hidden 2048 --intermediate 8192 --layers 16 --heads 32 --kv-heads 8
 #                   --dtype bf16 --shards 2          (default vocab 128264, head_dim 64)
-# and SEQS random sequences of TOKENS ids, runs `score-ids --threads $THREADS --compute fp32|bf16` once as
-# warm-up and REPEATS times each, and reports the best wall times (model loading included: it is part of a
-# run); then bench-sgemm with OpenBLAS's best core for the CPU (RMSCORE_BLAS_CORE=auto) and the PyTorch
-# baseline (benchmarks/torch_baseline.py, fp32 and bf16, OPENBLAS_CORETYPE = that core) on the same ids.
-# Prints the CPU model and flags, tokens/s of each and the ratios, all measured in the same run.
+# and SEQS random sequences of TOKENS ids. After one warm-up of each, it runs REPEATS rounds; a round is one
+# `score-ids --threads $THREADS --compute fp32`, one `--compute bf16` (wall times, model loading included: it
+# is part of a run) and one bench-sgemm with OpenBLAS's best core for the CPU (RMSCORE_BLAS_CORE=auto). A shared
+# or throttled machine changes speed from minute to minute, so the fp32/sgemm ratio is given both ways: best
+# rmscore time against best sgemm rate, and the median of the rounds' own ratios (each from runs a few seconds
+# apart). Then the PyTorch baseline (benchmarks/torch_baseline.py, fp32 and bf16, OPENBLAS_CORETYPE = that
+# core) on the same ids. Prints the CPU model and flags, tokens/s of each and the ratios.
 #
 # What is counted as FLOPs (per run):
 #   matmul:    2 * P * N, N = all tokens, P = weights of the per-token matmuls
@@ -92,31 +94,49 @@ run_once() {
     t1=$(date +%s.%N)
     "$PY" -c "print('%.4f' % ($t1 - $t0))"
 }
-declare -A BEST
+FLOP_G=$("$PY" -c "print(($MM_FLOP + $ATT_FLOP) / 1e9)")
+# sgemm_once: bench-sgemm's output (OpenBLAS's best core, validated by its self-test)
+sgemm_once() {
+    RMSCORE_BLAS_CORE=auto "$BENCH_SGEMM" --hidden 2048 --intermediate 8192 --heads 32 --kv-heads 8 \
+        --tokens "$NTOK" --threads "$THREADS" || true
+}
+[[ -x $BENCH_SGEMM ]] || echo "   ($BENCH_SGEMM not found: no sgemm comparison)"
 for compute in fp32 bf16; do
     echo "   $compute warm-up: $(run_once "$compute") s"
-    for r in $(seq "$REPEATS"); do
+done
+declare -A BEST
+SGEMM= OWN= CORE= RATIOS=
+for r in $(seq "$REPEATS"); do
+    line="   round $r:"
+    for compute in fp32 bf16; do
         t=$(run_once "$compute")
-        echo "   $compute run $r: $t s"
+        [[ $(wc -l <"$BENCH_DIR/scores-$compute.txt") -eq $SEQS ]] || { echo "bench-score-ids: expected $SEQS scores" >&2; exit 1; }
+        line+=" $compute $t s;"
         if [[ -z ${BEST[$compute]:-} ]] || "$PY" -c "import sys; sys.exit(0 if $t < ${BEST[$compute]} else 1)"; then
             BEST[$compute]=$t
         fi
+        [[ $compute == fp32 ]] && T32=$t
     done
-    [[ $(wc -l <"$BENCH_DIR/scores-$compute.txt") -eq $SEQS ]] || { echo "bench-score-ids: expected $SEQS scores" >&2; exit 1; }
+    if [[ -x $BENCH_SGEMM ]]; then
+        out=$(sgemm_once)
+        CORE=$(printf '%s\n' "$out" | sed -n '1s/^OpenBLAS core \([A-Za-z0-9_]*\),.*/\1/p')
+        sg=$(printf '%s\n' "$out" | tail -n 1 | sed -n 's/^weighted GFLOP\/s: *\([0-9.eE+-]*\).*/\1/p')
+        own=$(printf '%s\n' "$out" | sed -n 's/^rmscore weighted GFLOP\/s: fp32 \([0-9.]*\), bf16 \([0-9.]*\)/\1 \2/p')
+        if [[ -n $sg ]]; then
+            ratio=$("$PY" -c "print('%.3f' % ($FLOP_G / $T32 / $sg))")
+            RATIOS+=" $ratio"
+            line+=" sgemm $sg GFLOP/s (rmscore's kernels alone, fp32 bf16: $own); fp32 effective / sgemm $ratio"
+            if [[ -z $SGEMM ]] || "$PY" -c "import sys; sys.exit(0 if $sg > $SGEMM else 1)"; then SGEMM=$sg OWN=$own; fi
+        fi
+    fi
+    echo "$line"
+done
+for compute in fp32 bf16; do
     echo "   $compute: $(sed -n 's/.* threads, \(kernels .*\)/\1/p' "$BENCH_DIR/score-ids-$compute.err" | head -n 1)"
 done
-
-# OpenBLAS's best core for this CPU (validated by its self-test), for sgemm and for PyTorch
-SGEMM= OWN= CORE=
-if [[ -x $BENCH_SGEMM ]]; then
-    SGEMM_OUT=$(RMSCORE_BLAS_CORE=auto "$BENCH_SGEMM" --hidden 2048 --intermediate 8192 --heads 32 --kv-heads 8 \
-        --tokens "$NTOK" --threads "$THREADS" || true)
-    CORE=$(printf '%s\n' "$SGEMM_OUT" | sed -n '1s/^OpenBLAS core \([A-Za-z0-9_]*\),.*/\1/p')
-    SGEMM=$(printf '%s\n' "$SGEMM_OUT" | tail -n 1 | sed -n 's/^weighted GFLOP\/s: *\([0-9.eE+-]*\).*/\1/p')
-    OWN=$(printf '%s\n' "$SGEMM_OUT" | sed -n 's/^rmscore weighted GFLOP\/s: fp32 \([0-9.]*\), bf16 \([0-9.]*\)/\1 \2/p')
-    echo "== bench-sgemm at the model's shapes, M = $NTOK: OpenBLAS $CORE $SGEMM GFLOP/s; rmscore's kernels (fp32 bf16) $OWN"
-else
-    echo "   ($BENCH_SGEMM not found: no sgemm comparison)"
+if [[ -n $SGEMM ]]; then
+    echo "== bench-sgemm at the model's shapes, M = $NTOK: OpenBLAS $CORE, best round $SGEMM GFLOP/s" \
+         "(rmscore's kernels alone in that round, fp32 bf16: $OWN)"
 fi
 
 TORCH32= TORCH16=
@@ -132,19 +152,22 @@ else
     echo "== PyTorch baseline skipped (python3 cannot import torch)"
 fi
 
-"$PY" - "$NTOK" "$MM_FLOP" "$ATT_FLOP" "${BEST[fp32]}" "${BEST[bf16]}" "${SGEMM:-}" "${TORCH32:-}" "${TORCH16:-}" <<'EOF'
-import sys
+"$PY" - "$NTOK" "$MM_FLOP" "$ATT_FLOP" "${BEST[fp32]}" "${BEST[bf16]}" "${SGEMM:-}" "${TORCH32:-}" "${TORCH16:-}" \
+    "${RATIOS:-}" <<'EOF'
+import statistics, sys
 n, mm, att = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 t32, t16 = float(sys.argv[4]), float(sys.argv[5])
 num = lambda s: float(s) if s else None  # noqa: E731
 sg, th32, th16 = num(sys.argv[6]), num(sys.argv[7]), num(sys.argv[8])
+rounds = [float(v) for v in sys.argv[9].split()]
 r32, r16 = n / t32, n / t16
 eff = (mm + att) / t32 / 1e9
 print("== best of runs, %d tokens; FLOPs counted %.1f G matmul + %.2f G causal attention" % (n, mm / 1e9, att / 1e9))
 print("rmscore fp32:            %.1f tokens/s (%.1f effective GFLOP/s)" % (r32, eff))
 print("rmscore bf16:            %.1f tokens/s (%.2fx fp32)" % (r16, r16 / r32))
 if sg:
-    print("fp32 effective / OpenBLAS sgemm (best core): %.2f" % (eff / sg))
+    print("fp32 effective / OpenBLAS sgemm (best core): %.2f best against best; %.2f median of %d rounds (%s)"
+          % (eff / sg, statistics.median(rounds), len(rounds), " ".join("%.2f" % v for v in rounds)))
 if th32:
     print("PyTorch fp32:            %.1f tokens/s; rmscore fp32 / PyTorch fp32 = %.2f, rmscore bf16 / PyTorch fp32 = %.2f"
           % (th32, r32 / th32, r16 / th32))

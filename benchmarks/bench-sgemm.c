@@ -57,37 +57,46 @@ int main(int argc, char **argv) {
         return fprintf(stderr, "bench-sgemm: %s\n", err.msg), 1;
     printf("OpenBLAS core %s, %ld threads, M = %ld tokens; rmscore kernels %s%s\n", rms_blas_corename(), threads, m,
            rms_kernel_name(rms_gemm_kernel()), rms_gemm_bf16_dot() ? " (+ AVX512_BF16)" : "");
-    double total_flops = 0.0, total_time = 0.0, own_time[2] = {0.0, 0.0};
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+    // rmscore's kernels first, for every shape: OpenBLAS's threads keep spinning for a while after each of its
+    // calls and would take cores from rmscore's pool if the two were interleaved.
+    enum { N_SHAPES = sizeof shapes / sizeof shapes[0] };
+    double own[N_SHAPES][2], blas[N_SHAPES];
+    for (size_t s = 0; s < N_SHAPES; s++)
+        for (int bf16 = 0; bf16 < 2; bf16++) {
+            const long n = shapes[s].n, k = shapes[s].k;
+            const rms_gemm_b b = {wb, RMS_DTYPE_BF16, n, k, k, 0};
+            rms_gemm(&g, y, n, x, k, m, &b, bf16); // warm-up
+            own[s][bf16] = 1e30;
+            for (long r = 0; r < reps; r++) {
+                const double t0 = rms_now_seconds();
+                rms_gemm(&g, y, n, x, k, m, &b, bf16);
+                const double t = rms_now_seconds() - t0;
+                own[s][bf16] = t < own[s][bf16] ? t : own[s][bf16];
+            }
+        }
+    for (size_t s = 0; s < N_SHAPES; s++) {
         const long n = shapes[s].n, k = shapes[s].k;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, x, (int)k, w, (int)k, 0.0f,
                     y, (int)n); // warm-up
-        double best = 1e30;
+        blas[s] = 1e30;
         for (long r = 0; r < reps; r++) {
             const double t0 = rms_now_seconds();
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, x, (int)k, w, (int)k,
                         0.0f, y, (int)n);
             const double t = rms_now_seconds() - t0;
-            best = t < best ? t : best;
+            blas[s] = t < blas[s] ? t : blas[s];
         }
+    }
+    double total_flops = 0.0, total_time = 0.0, own_time[2] = {0.0, 0.0};
+    for (size_t s = 0; s < N_SHAPES; s++) {
+        const long n = shapes[s].n, k = shapes[s].k;
         const double flops = 2.0 * (double)m * (double)n * (double)k;
         total_flops += flops; // each projection occurs once per layer
-        total_time += best;
-        double own[2];
-        for (int bf16 = 0; bf16 < 2; bf16++) {
-            const rms_gemm_b b = {wb, RMS_DTYPE_BF16, n, k, k, 0};
-            rms_gemm(&g, y, n, x, k, m, &b, bf16); // warm-up
-            own[bf16] = 1e30;
-            for (long r = 0; r < reps; r++) {
-                const double t0 = rms_now_seconds();
-                rms_gemm(&g, y, n, x, k, m, &b, bf16);
-                const double t = rms_now_seconds() - t0;
-                own[bf16] = t < own[bf16] ? t : own[bf16];
-            }
-            own_time[bf16] += own[bf16];
-        }
+        total_time += blas[s];
+        own_time[0] += own[s][0];
+        own_time[1] += own[s][1];
         printf("%-10s (%ld x %ld) x (%ld x %ld)^T: %.1f GFLOP/s; rmscore fp32 %.1f, bf16 %.1f\n", shapes[s].name, m, k,
-               n, k, flops / best / 1e9, flops / own[0] / 1e9, flops / own[1] / 1e9);
+               n, k, flops / blas[s] / 1e9, flops / own[s][0] / 1e9, flops / own[s][1] / 1e9);
     }
     printf("rmscore weighted GFLOP/s: fp32 %.1f, bf16 %.1f\n", total_flops / own_time[0] / 1e9,
            total_flops / own_time[1] / 1e9);

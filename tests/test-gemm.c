@@ -256,13 +256,53 @@ static void test_the_pool_runs_every_task_exactly_once(void) {
     CHECK(rms_parallel_threads() == 1);
 }
 
+/* Runs body(ctx, g, bf16) for every kernel this CPU runs, with 1 and 3 threads, in fp32 and bf16 compute, g
+ * reserved for x of up to (m, k); returns how many configurations ran. */
+static int for_each_config(rms_gemm_ctx *g, int64_t m, int64_t k, void (*body)(void *, rms_gemm_ctx *, int),
+                           void *ctx) {
+    rms_err err;
+    int cases = 0;
+    for (int kern = RMS_KERNEL_GENERIC; kern <= RMS_KERNEL_AVX512; kern++) {
+        if (!rms_kernel_supported((rms_kernel)kern)) continue;
+        select_kernel((rms_kernel)kern);
+        for (int threads = 1; threads <= 3; threads += 2)
+            for (int bf16 = 0; bf16 <= 1; bf16++) {
+                CHECK(rms_parallel_init(threads, &err) == RMS_OK);
+                CHECK(rms_gemm_ctx_reserve(g, m, k, &err) == RMS_OK);
+                body(ctx, g, bf16);
+                cases++;
+            }
+    }
+    CHECK(rms_parallel_init(1, &err) == RMS_OK);
+    return cases;
+}
+
 /* rms_gemm_multi (x packed once for several B) gives each product the bits rms_gemm gives it alone, for every
  * kernel, fp32 and bf16 compute, 1 and 3 threads; B of different widths (below and above a column block), more
  * than RMS_GEMM_MAX_MULTI of them, and a B of another k (computed alone). */
+typedef struct multi_case {
+    int nb;
+    int64_t m, k;
+    const float *x;
+    const rms_gemm_b *bs;
+    float **ym, **ya;
+    const int64_t *ldy;
+    int ok;
+} multi_case;
+
+static void multi_body(void *ctx, rms_gemm_ctx *g, int bf16) {
+    multi_case *c = ctx;
+    for (int o = 0; o < c->nb; o++) {
+        for (int64_t i = 0; i < c->m * c->ldy[o]; i++) c->ym[o][i] = c->ya[o][i] = (float)i;
+        rms_gemm(g, c->ya[o], c->ldy[o], c->x, c->k, c->m, &c->bs[o], bf16);
+    }
+    rms_gemm_multi(g, c->nb, c->ym, c->ldy, c->x, c->k, c->m, c->bs, bf16);
+    for (int o = 0; o < c->nb; o++) c->ok &= same_bits(c->ym[o], c->ya[o], c->m * c->ldy[o]);
+}
+
 static void test_several_products_of_one_x_equal_the_products_alone(void) {
     enum { NB = 6 };
     const int64_t m = 31, k = 136, ns[NB] = {300, 40, 40, 129, 7, 64};
-    rms_err err;
     rms_gemm_ctx g;
     rms_gemm_ctx_init(&g);
     float *x = rand_floats(m * (k + 8), 1.0f, 21);
@@ -278,33 +318,62 @@ static void test_several_products_of_one_x_equal_the_products_alone(void) {
         ym[o] = malloc((size_t)(m * ldy[o]) * sizeof(float));
         ya[o] = malloc((size_t)(m * ldy[o]) * sizeof(float));
     }
-    int ok = 1, cases = 0;
-    for (int kern = RMS_KERNEL_GENERIC; kern <= RMS_KERNEL_AVX512; kern++) {
-        if (!rms_kernel_supported((rms_kernel)kern)) continue;
-        select_kernel((rms_kernel)kern);
-        for (int threads = 1; threads <= 3; threads += 2)
-            for (int bf16 = 0; bf16 <= 1; bf16++) {
-                CHECK(rms_parallel_init(threads, &err) == RMS_OK);
-                CHECK(rms_gemm_ctx_reserve(&g, m, k + 8, &err) == RMS_OK);
-                for (int o = 0; o < NB; o++) {
-                    for (int64_t i = 0; i < m * ldy[o]; i++) ym[o][i] = ya[o][i] = (float)i;
-                    rms_gemm(&g, ya[o], ldy[o], x, k + 8, m, &bs[o], bf16);
-                }
-                rms_gemm_multi(&g, NB, ym, ldy, x, k + 8, m, bs, bf16);
-                for (int o = 0; o < NB; o++) ok &= same_bits(ym[o], ya[o], m * ldy[o]);
-                cases++;
-            }
-    }
-    if (!ok) fprintf(stderr, "  a product of rms_gemm_multi differs from the same product alone\n");
-    CHECK(ok);
-    CHECK(cases >= 4);
-    CHECK(rms_parallel_init(1, &err) == RMS_OK);
+    multi_case c = {NB, m, k + 8, x, bs, ym, ya, ldy, 1};
+    CHECK(for_each_config(&g, m, k + 8, multi_body, &c) >= 4);
+    if (!c.ok) fprintf(stderr, "  a product of rms_gemm_multi differs from the same product alone\n");
+    CHECK(c.ok);
     rms_gemm_ctx_free(&g);
     for (int o = 0; o < NB; o++) {
         free(B[o].data);
         free(ym[o]);
         free(ya[o]);
     }
+    free(x);
+}
+
+/* An epilogue whose result depends on both inputs and on the order of operations. */
+static void epi_test(float *a, const float *c, int64_t n) {
+    for (int64_t j = 0; j < n; j++) a[j] = a[j] * 0.75f - c[j] / (1.0f + a[j] * a[j]);
+}
+
+typedef struct pair_case {
+    int64_t m, k, n, ldy;
+    const float *x;
+    const rms_gemm_b *b1, *b2;
+    float *y, *y2, *r, *r2;
+    int ok;
+} pair_case;
+
+static void pair_body(void *ctx, rms_gemm_ctx *g, int bf16) {
+    pair_case *c = ctx;
+    for (int64_t i = 0; i < c->m * c->ldy; i++) c->y[i] = c->y2[i] = c->r[i] = c->r2[i] = (float)i;
+    rms_gemm(g, c->r, c->ldy, c->x, c->k, c->m, c->b1, bf16);
+    rms_gemm(g, c->r2, c->ldy, c->x, c->k, c->m, c->b2, bf16);
+    for (int64_t i = 0; i < c->m; i++) epi_test(c->r + i * c->ldy, c->r2 + i * c->ldy, c->n);
+    rms_gemm_pair(g, c->y, c->y2, c->ldy, c->x, c->k, c->m, c->b1, c->b2, epi_test, bf16);
+    c->ok &= same_bits(c->y, c->r, c->m * c->ldy) && same_bits(c->y2, c->r2, c->m * c->ldy);
+}
+
+/* rms_gemm_pair gives the bits of two rms_gemm calls and the epilogue on every row: every kernel, fp32 and bf16,
+ * 1 and 3 threads, widths below, at and above a pair's column block, k across two blocks. */
+static void test_a_pair_of_products_with_its_epilogue_equals_the_steps_alone(void) {
+    const int64_t m = 29, k = 600, ns[3] = {40, 64, 333};
+    rms_gemm_ctx g;
+    rms_gemm_ctx_init(&g);
+    float *x = rand_floats(m * k, 1.0f, 41);
+    int ok = 1;
+    for (int s = 0; s < 3; s++) {
+        const int64_t n = ns[s], ldy = n + 3;
+        bmat B1 = make_b(RMS_DTYPE_BF16, n, k, k, 0, 50 + (uint64_t)s), B2 = make_b(RMS_DTYPE_BF16, n, k, k, 0, 60);
+        const size_t bytes = (size_t)(m * ldy) * sizeof(float);
+        pair_case c = {m, k, n, ldy, x, &B1.b, &B2.b, malloc(bytes), malloc(bytes), malloc(bytes), malloc(bytes), 1};
+        CHECK(for_each_config(&g, m, k, pair_body, &c) >= 4);
+        ok &= c.ok;
+        free(B1.data); free(B2.data); free(c.y); free(c.y2); free(c.r); free(c.r2);
+    }
+    if (!ok) fprintf(stderr, "  rms_gemm_pair differs from the products and the epilogue alone\n");
+    CHECK(ok);
+    rms_gemm_ctx_free(&g);
     free(x);
 }
 
@@ -317,5 +386,6 @@ int main(void) {
     RUN(test_a_kernel_failing_its_self_test_is_skipped_or_refused);
     RUN(test_the_pool_runs_every_task_exactly_once);
     RUN(test_several_products_of_one_x_equal_the_products_alone);
+    RUN(test_a_pair_of_products_with_its_epilogue_equals_the_steps_alone);
     return check_summary();
 }

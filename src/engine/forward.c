@@ -139,7 +139,7 @@ typedef struct rows_job {
     int64_t n_heads, head_dim;
     const int64_t *pos;
 } rows_job;
-enum { OP_RMSNORM, OP_ADD, OP_SILU_MUL, OP_ROPE };
+enum { OP_RMSNORM, OP_ADD, OP_ROPE };
 
 static void rows_task(void *ctx, int64_t task, int thread) {
     (void)thread;
@@ -148,7 +148,6 @@ static void rows_task(void *ctx, int64_t task, int thread) {
     switch (J->op) {
     case OP_RMSNORM: rms_rmsnorm(J->out + r0 * J->dim, J->x + r0 * J->dim, J->w, nr, J->dim, J->eps); break;
     case OP_ADD: rms_add(J->out + r0 * J->dim, J->x + r0 * J->dim, nr * J->dim); break;
-    case OP_SILU_MUL: rms_silu_mul(J->out + r0 * J->dim, J->x + r0 * J->dim, nr * J->dim); break;
     case OP_ROPE:
         for (int64_t r = r0; r < r0 + nr; r++)
             rms_rope_apply(J->out + r * J->dim, 1, J->n_heads, J->head_dim, J->pos[r], J->ws->rope_cos,
@@ -167,11 +166,6 @@ static void par_rmsnorm(float *out, const float *x, const float *w, int64_t n, i
 /* y (n, dim) += x (n, dim) */
 static void par_add(float *y, const float *x, int64_t n, int64_t dim) {
     rows_job J = {.op = OP_ADD, .out = y, .x = x, .n = n, .dim = dim};
-    run_rows(&J);
-}
-/* gate (n, dim) = silu(gate) * up */
-static void par_silu_mul(float *gate, const float *up, int64_t n, int64_t dim) {
-    rows_job J = {.op = OP_SILU_MUL, .out = gate, .x = up, .n = n, .dim = dim};
     run_rows(&J);
 }
 /* RoPE in place on x (n, n_heads, head_dim), row r at position pos[r]. */
@@ -264,13 +258,9 @@ static void decoder_layer(const rms_model *m, const rms_layer *L, rms_workspace 
     // residual = hidden; hidden = self.post_attention_layernorm(hidden)
     par_rmsnorm(ws->xn, hidden, L->post_attention_layernorm, n, h, c->rms_norm_eps);
 
-    // hidden = residual + down_proj(act_fn(gate_proj(x)) * up_proj(x))
-    {
-        float *const y[2] = {ws->gate, ws->up}; // (n, intermediate) each
-        const rms_weight *const w[2] = {&L->gate_proj, &L->up_proj};
-        rms_linear_multi(g, 2, y, ws->xn, n, w, bf);
-    }
-    par_silu_mul(ws->gate, ws->up, n, c->intermediate_size);
+    // hidden = residual + down_proj(act_fn(gate_proj(x)) * up_proj(x)); the SiLU and product run on each tile
+    // of gate and up as soon as both are computed
+    rms_linear_swiglu(g, ws->gate, ws->up, ws->xn, n, &L->gate_proj, &L->up_proj, bf); // (n, intermediate)
     rms_linear(g, ws->xn, ws->gate, n, &L->down_proj, bf); // (n, hidden)
     par_add(hidden, ws->xn, n, h);
 }
@@ -313,12 +303,7 @@ static void last_decoder_layer(const rms_model *m, const rms_layer *L, rms_works
 
     // residual = hidden; hidden = residual + down_proj(act_fn(gate_proj(x)) * up_proj(x)), x = post norm
     par_rmsnorm(ws->last_x, ws->last_h, L->post_attention_layernorm, ns, h, c->rms_norm_eps);
-    {
-        float *const y[2] = {ws->gate, ws->up}; // (ns, intermediate) each
-        const rms_weight *const w[2] = {&L->gate_proj, &L->up_proj};
-        rms_linear_multi(g, 2, y, ws->last_x, ns, w, bf);
-    }
-    par_silu_mul(ws->gate, ws->up, ns, c->intermediate_size);
+    rms_linear_swiglu(g, ws->gate, ws->up, ws->last_x, ns, &L->gate_proj, &L->up_proj, bf); // (ns, intermediate)
     rms_linear(g, ws->last_x, ws->gate, ns, &L->down_proj, bf); // (ns, hidden)
     par_add(ws->last_h, ws->last_x, ns, h);
     for (int64_t s = 0; s < ns; s++)

@@ -237,9 +237,19 @@ static rms_kernel best_kernel(void) {
     return RMS_KERNEL_GENERIC;
 }
 
-static void gemm_block(const kern *K, int bf16, float *y, int64_t ldy, const void *xp, int64_t tile_elems,
-                       const float *x, int64_t ldx, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
-                       const rms_gemm_b *b, void *pack);
+/* What one block of work computes: y = x · bᵀ; with b2 also y2 = x · b2ᵀ on the same columns and then
+ * epi(y row, y2 row, width) on every finished row of the block. */
+typedef struct block_out {
+    float *y;
+    int64_t ldy;
+    const rms_gemm_b *b;
+    float *y2;             // NULL: one product
+    int64_t ldy2;
+    const rms_gemm_b *b2;  // same n and k as b
+    rms_gemm_epilogue epi;
+} block_out;
+static void gemm_block(const kern *K, int bf16, const block_out *o, const void *xp, int64_t tile_elems,
+                       const float *x, int64_t ldx, int64_t i0, int64_t i1, int64_t j0, int64_t j1, void *pack);
 
 /* Start-up self-test of kernel K: a product with edge tiles in m and n and two k blocks (bf16 weights, the
  * packing transposes included) against the scalar chain it promises, bit for bit. 1 passed; else 0 and
@@ -260,7 +270,8 @@ static int kernel_selftest(const kern *K, char *why, size_t len) {
     for (int64_t i = 0; ok && i < N * KK; i++) w[i] = rms_f32_to_bf16((float)((i * 40503u) % 2001) / 4000.0f - 0.25f);
     if (ok) {
         const rms_gemm_b b = {w, RMS_DTYPE_BF16, N, KK, KK, 0};
-        gemm_block(K, 0, y, N, NULL, 0, x, KK, 0, M, 0, N, &b, pack);
+        const block_out o = {.y = y, .ldy = N, .b = &b};
+        gemm_block(K, 0, &o, NULL, 0, x, KK, 0, M, 0, N, pack);
         rms_gemm_reference(ref, N, x, KK, M, &b, K->id);
         for (int64_t i = 0; ok && i < M * N; i++)
             if (memcmp(&y[i], &ref[i], sizeof(float)) != 0) {
@@ -506,27 +517,33 @@ static void pack_x_f32(float *dst, const float *x, int64_t ldx, int rows, int mr
 
 
 
-/* y[i0:i1, j0:j1] for one block of the output, on this thread. Either xp holds x packed in tiles of mr rows
- * (tile t: (k, mr) fp32, or (k2/2, mr, 2) bf16; tile_elems elements each; i0 a multiple of mr), or xp is NULL and x
- * (fp32 rows of stride ldx) is packed here tile by tile. */
-static void gemm_block(const kern *K, int bf16, float *y, int64_t ldy, const void *xp, int64_t tile_elems,
-                       const float *x, int64_t ldx, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
-                       const rms_gemm_b *b, void *pack) {
+
+/* y[i0:i1, j0:j1] (and y2's) for one block of the output, on this thread. Either xp holds x packed in tiles of mr
+ * rows (tile t: (k, mr) fp32, or (k2/2, mr, 2) bf16; tile_elems elements each; i0 a multiple of mr), or xp is NULL
+ * and x (fp32 rows of stride ldx) is packed here tile by tile. A pair packs NCB/2 columns of each B at a time. */
+static void gemm_block(const kern *K, int bf16, const block_out *o, const void *xp, int64_t tile_elems,
+                       const float *x, int64_t ldx, int64_t i0, int64_t i1, int64_t j0, int64_t j1, void *pack) {
     const int mr = bf16 ? K->mr16 : K->mr, nr = bf16 ? K->nr16 : K->nr;
     const ukr_fn ukr = bf16 ? K->bf16 : K->f32;
     const size_t xsize = bf16 ? sizeof(uint16_t) : sizeof(float);
+    const int n_b = o->y2 ? 2 : 1;
+    const rms_gemm_b *const bs[2] = {o->b, o->b2};
+    float *const ys[2] = {o->y, o->y2};
+    const int64_t ldys[2] = {o->ldy, o->ldy2}, k = o->b->k, step = NCB / n_b;
     float *xt = (float *)((uint8_t *)pack + XTILE_OFFSET); // (kc, mr): this tile of x rows when packed here
-    for (int64_t jb = j0; jb < j1; jb += NCB) {
-        const int64_t nb = (j1 - jb < NCB) ? j1 - jb : NCB;
-        const int64_t panels = (nb + nr - 1) / nr;
-        for (int64_t kb = 0; kb < b->k; kb += KC) {
-            const int64_t kc = (b->k - kb < KC) ? b->k - kb : KC;
+    for (int64_t jb = j0; jb < j1; jb += step) {
+        const int64_t nb = (j1 - jb < step) ? j1 - jb : step;
+        const int64_t panels = (nb + nr - 1) / nr; // per B
+        for (int64_t kb = 0; kb < k; kb += KC) {
+            const int64_t kc = (k - kb < KC) ? k - kb : KC;
             const int64_t kc2 = bf16 ? (kc + 1) & ~(int64_t)1 : kc;
-            for (int64_t p = 0; p < panels; p++) {
+            for (int64_t q = 0; q < n_b * panels; q++) { // q: panel q % panels of B number q / panels
+                const int64_t p = q % panels;
                 const int nvalid = (int)((nb - p * nr < nr) ? nb - p * nr : nr);
-                if (bf16) pack_bf16((uint16_t *)pack + p * kc2 * nr, b, jb + p * nr, nvalid, nr, kb, kc);
-                else pack_f32((float *)pack + p * kc * nr, b, jb + p * nr, nvalid, nr, kb, kc, K->id);
+                if (bf16) pack_bf16((uint16_t *)pack + q * kc2 * nr, bs[q / panels], jb + p * nr, nvalid, nr, kb, kc);
+                else pack_f32((float *)pack + q * kc * nr, bs[q / panels], jb + p * nr, nvalid, nr, kb, kc, K->id);
             }
+            const int last = kb + KC >= k;
             for (int64_t i = i0; i < i1; i += mr) {
                 const int rows = (int)((i1 - i < mr) ? i1 - i : mr);
                 const void *xi;
@@ -536,11 +553,14 @@ static void gemm_block(const kern *K, int bf16, float *y, int64_t ldy, const voi
                     pack_x_f32(xt, x + i * ldx + kb, ldx, rows, mr, kc);
                     xi = xt;
                 }
-                for (int64_t p = 0; p < panels; p++) {
+                for (int64_t q = 0; q < n_b * panels; q++) {
+                    const int64_t p = q % panels, ld = ldys[q / panels];
                     const int nvalid = (int)((nb - p * nr < nr) ? nb - p * nr : nr);
-                    const uint8_t *wp = (const uint8_t *)pack + (size_t)(p * kc2 * nr) * xsize;
-                    ukr(rows, kc2, xi, wp, y + i * ldy + jb + p * nr, ldy, nvalid, kb > 0);
+                    const uint8_t *wp = (const uint8_t *)pack + (size_t)(q * kc2 * nr) * xsize;
+                    ukr(rows, kc2, xi, wp, ys[q / panels] + i * ld + jb + p * nr, ld, nvalid, kb > 0);
                 }
+                if (o->y2 && last) // this tile of both products is final: the element-wise step while it is hot
+                    for (int r = 0; r < rows; r++) o->epi(o->y + (i + r) * o->ldy + jb, o->y2 + (i + r) * o->ldy2 + jb, nb);
             }
         }
     }
@@ -552,7 +572,8 @@ void rms_gemm_serial(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t
         for (int64_t i = 0; i < m; i++) memset(y + i * ldy, 0, (size_t)b->n * sizeof(float));
         return;
     }
-    gemm_block(kernel(), 0, y, ldy, NULL, 0, x, ldx, 0, m, 0, b->n, b, pack);
+    const block_out o = {.y = y, .ldy = ldy, .b = b};
+    gemm_block(kernel(), 0, &o, NULL, 0, x, ldx, 0, m, 0, b->n, pack);
 }
 
 void rms_gemm_ctx_init(rms_gemm_ctx *g) { memset(g, 0, sizeof *g); }
@@ -602,7 +623,11 @@ typedef struct gemm_job {
     const float *x;
     void *xp;      // x packed in tiles of mr rows
     int64_t first_block[RMS_GEMM_MAX_MULTI + 1]; // column blocks of b[o]: [first_block[o], first_block[o + 1])
+    int64_t block_cols;                          // NCB, or NCB/2 for a pair
     int64_t rows_per_task;
+    float *y2;                                   // a pair: y[0] = epi(x · b[0]ᵀ, y2 = x · b2ᵀ)
+    const rms_gemm_b *b2;
+    rms_gemm_epilogue epi;
 } gemm_job;
 
 /* pack_x_task's inner part with AVX-512 for tiles of 12 rows: columns [0, k16) of the tile, k16 a multiple of
@@ -668,11 +693,43 @@ static void gemm_task(void *ctx, int64_t task, int thread) {
     int o = 0;
     while (tj >= J->first_block[o + 1]) o++;
     const rms_gemm_b *b = &J->b[o];
-    const int64_t i0 = ti * J->rows_per_task, j0 = (tj - J->first_block[o]) * NCB;
+    const int64_t i0 = ti * J->rows_per_task, j0 = (tj - J->first_block[o]) * J->block_cols;
     const int64_t i1 = (i0 + J->rows_per_task < J->m) ? i0 + J->rows_per_task : J->m;
-    const int64_t j1 = (j0 + NCB < b->n) ? j0 + NCB : b->n;
-    gemm_block(J->K, J->bf16, J->y[o], J->ldy[o], J->xp, J->tile_elems, NULL, 0, i0, i1, j0, j1, b,
-               rms_gemm_ctx_pack(J->g, thread));
+    const int64_t j1 = (j0 + J->block_cols < b->n) ? j0 + J->block_cols : b->n;
+    const block_out out = {.y = J->y[o], .ldy = J->ldy[o], .b = b, .y2 = J->y2, .ldy2 = J->ldy[o], .b2 = J->b2,
+                           .epi = J->epi};
+    gemm_block(J->K, J->bf16, &out, J->xp, J->tile_elems, NULL, 0, i0, i1, j0, j1, rms_gemm_ctx_pack(J->g, thread));
+}
+
+/* Packs x once, then runs J's column blocks (of J->block_cols, over the J->nb products) on the pool. */
+static void run_job(gemm_job *J) {
+    const kern *K = J->K;
+    const int dot = J->bf16;
+    J->mr = dot ? K->mr16 : K->mr;
+    J->tile_elems = J->mr * ((J->k + 1) & ~(int64_t)1);
+    J->first_block[0] = 0;
+    for (int o = 0; o < J->nb; o++) J->first_block[o + 1] = J->first_block[o] + (J->b[o].n + J->block_cols - 1) / J->block_cols;
+    const int64_t n_blocks_j = J->first_block[J->nb], m = J->m;
+    if (n_blocks_j == 0) return;
+    // x packed in tiles once for every column block of every B (and rounded or converted to bf16 on the way)
+    const int64_t tiles = (m + J->mr - 1) / J->mr;
+    rms_parallel_run(tiles, pack_x_task, J);
+    // Tasks: column blocks (packing stays per task); rows split as well (in whole tiles) when there are too few
+    // column blocks to keep every thread busy.
+    const int threads = rms_parallel_threads();
+    J->rows_per_task = tiles * J->mr;
+    if (threads > 1 && n_blocks_j < 4 * threads) {
+        const int64_t parts = (4 * threads + n_blocks_j - 1) / n_blocks_j;
+        int64_t rows = (m + parts - 1) / parts;
+        rows = (rows + J->mr - 1) / J->mr * J->mr;
+        J->rows_per_task = rows < 4 * J->mr ? 4 * J->mr : rows;
+    }
+    const int64_t n_blocks_i = (m + J->rows_per_task - 1) / J->rows_per_task;
+    rms_parallel_run(n_blocks_j * n_blocks_i, gemm_task, J);
+}
+
+static void zero_rows(float *y, int64_t ldy, int64_t m, int64_t n) {
+    for (int64_t i = 0; i < m; i++) memset(y + i * ldy, 0, (size_t)n * sizeof(float));
 }
 
 void rms_gemm_multi(rms_gemm_ctx *g, int nb, float *const *y, const int64_t *ldy, const float *x, int64_t ldx,
@@ -686,35 +743,37 @@ void rms_gemm_multi(rms_gemm_ctx *g, int nb, float *const *y, const int64_t *ldy
         return;
     }
     if (k == 0) {
-        for (int o = 0; o < nb; o++)
-            for (int64_t i = 0; i < m; i++) memset(y[o] + i * ldy[o], 0, (size_t)b[o].n * sizeof(float));
+        for (int o = 0; o < nb; o++) zero_rows(y[o], ldy[o], m, b[o].n);
         return;
     }
     const kern *K = kernel();
     const int dot = bf16 && K->bf16 && cpu_bf16_dot();
     gemm_job J = {.K = K, .g = g, .bf16 = dot, .round = bf16 && !dot, .nb = nb, .y = y, .ldy = ldy, .b = b,
-                  .ldx = ldx, .k = k, .m = m, .x = x, .xp = g->xbuf};
-    J.mr = dot ? K->mr16 : K->mr;
-    J.tile_elems = J.mr * ((k + 1) & ~(int64_t)1);
-    J.first_block[0] = 0;
-    for (int o = 0; o < nb; o++) J.first_block[o + 1] = J.first_block[o] + (b[o].n + NCB - 1) / NCB;
-    const int64_t n_blocks_j = J.first_block[nb];
-    if (n_blocks_j == 0) return;
-    // x packed in tiles once for every column block of every B (and rounded or converted to bf16 on the way)
-    const int64_t tiles = (m + J.mr - 1) / J.mr;
-    rms_parallel_run(tiles, pack_x_task, &J);
-    // Tasks: column blocks of whole NCB (packing stays per task); rows split as well (in whole tiles) when there
-    // are too few column blocks to keep every thread busy.
-    const int threads = rms_parallel_threads();
-    J.rows_per_task = tiles * J.mr;
-    if (threads > 1 && n_blocks_j < 4 * threads) {
-        const int64_t parts = (4 * threads + n_blocks_j - 1) / n_blocks_j;
-        int64_t rows = (m + parts - 1) / parts;
-        rows = (rows + J.mr - 1) / J.mr * J.mr;
-        J.rows_per_task = rows < 4 * J.mr ? 4 * J.mr : rows;
+                  .ldx = ldx, .k = k, .m = m, .x = x, .xp = g->xbuf, .block_cols = NCB};
+    run_job(&J);
+}
+
+void rms_gemm_pair(rms_gemm_ctx *g, float *y, float *y2, int64_t ldy, const float *x, int64_t ldx, int64_t m,
+                   const rms_gemm_b *b, const rms_gemm_b *b2, rms_gemm_epilogue epi, int bf16) {
+    if (m <= 0 || b->n <= 0) return;
+    if (b2->n != b->n || b2->k != b->k) { // not a pair (not what callers do; kept correct anyway)
+        rms_gemm(g, y, ldy, x, ldx, m, b, bf16);
+        rms_gemm(g, y2, ldy, x, ldx, m, b2, bf16);
+        for (int64_t i = 0; i < m; i++) epi(y + i * ldy, y2 + i * ldy, b->n);
+        return;
     }
-    const int64_t n_blocks_i = (m + J.rows_per_task - 1) / J.rows_per_task;
-    rms_parallel_run(n_blocks_j * n_blocks_i, gemm_task, &J);
+    if (b->k == 0) {
+        zero_rows(y, ldy, m, b->n);
+        zero_rows(y2, ldy, m, b->n);
+        for (int64_t i = 0; i < m; i++) epi(y + i * ldy, y2 + i * ldy, b->n);
+        return;
+    }
+    const kern *K = kernel();
+    const int dot = bf16 && K->bf16 && cpu_bf16_dot();
+    gemm_job J = {.K = K, .g = g, .bf16 = dot, .round = bf16 && !dot, .nb = 1, .y = &y, .ldy = &ldy, .b = b,
+                  .ldx = ldx, .k = b->k, .m = m, .x = x, .xp = g->xbuf, .block_cols = NCB / 2,
+                  .y2 = y2, .b2 = b2, .epi = epi};
+    run_job(&J);
 }
 
 void rms_gemm(rms_gemm_ctx *g, float *y, int64_t ldy, const float *x, int64_t ldx, int64_t m, const rms_gemm_b *b,

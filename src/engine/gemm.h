@@ -89,6 +89,16 @@ void rms_gemm(rms_gemm_ctx *g, float *y, int64_t ldy, const float *x, int64_t ld
 void rms_gemm_multi(rms_gemm_ctx *g, int nb, float *const *y, const int64_t *ldy, const float *x, int64_t ldx,
                     int64_t m, const rms_gemm_b *b, int bf16);
 
+/* An element-wise step on a finished row of two products: a (n) from the first, c (n) from the second; a is
+ * updated in place (SwiGLU: a = silu(a) * c). */
+typedef void (*rms_gemm_epilogue)(float *a, const float *c, int64_t n);
+/* y (m, n) = epi(x · bᵀ, x · b2ᵀ) for b and b2 of the same shape (gate_proj and up_proj); y2 (m, n), same row
+ * stride ldy, holds x · b2ᵀ. The two products are computed side by side, NCB/2 columns of each at a time, and epi
+ * runs on each tile as soon as both are final, while it is in cache. The bits are those of rms_gemm on each and
+ * then epi on each row. */
+void rms_gemm_pair(rms_gemm_ctx *g, float *y, float *y2, int64_t ldy, const float *x, int64_t ldx, int64_t m,
+                   const rms_gemm_b *b, const rms_gemm_b *b2, rms_gemm_epilogue epi, int bf16);
+
 /* The same in fp32 on the calling thread only; pack: rms_gemm_pack_bytes() bytes, 64-byte aligned. */
 void rms_gemm_serial(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t m, const rms_gemm_b *b, void *pack);
 

@@ -33,6 +33,12 @@ void rms_linear_multi(rms_gemm_ctx *g, int nw, float *const *y, const float *x, 
     }
 }
 
+void rms_linear_swiglu(rms_gemm_ctx *g, float *gate, float *up, const float *x, int64_t m, const rms_weight *w_gate,
+                       const rms_weight *w_up, int bf16) {
+    const rms_gemm_b bg = weight_as_b(w_gate), bu = weight_as_b(w_up);
+    rms_gemm_pair(g, gate, up, w_gate->rows, x, w_gate->cols, m, &bg, &bu, rms_silu_mul, bf16);
+}
+
 static float weight_at(const rms_weight *w, int64_t r, int64_t c) {
     const size_t idx = (size_t)r * (size_t)w->cols + (size_t)c;
     float v;
@@ -138,11 +144,21 @@ float rms_expf(float x) {
     return e;
 }
 
+/* The element-wise loops below are built for the vector widths the CPU offers (one clone each, chosen when the
+ * program loads). Every lane computes what the scalar code does, operation for operation (no contraction, no
+ * reassociation), so the clones give the same bits. */
+#define RMS_VECTOR_CLONES __attribute__((noinline, target_clones("avx512f", "avx2", "default")))
+
+/* row (n) = e^(row - shift) */
+RMS_VECTOR_CLONES static void exp_shifted(float *row, int64_t n, float shift) {
+    for (int64_t j = 0; j < n; j++) row[j] = rms_expf(row[j] - shift);
+}
+
 /* Softmax over the first `len` entries of row; entries past len are set to 0 (causal mask). */
 static void softmax_causal_row(float *row, int64_t len, int64_t width) {
     float mx = row[0];
     for (int64_t j = 1; j < len; j++) mx = row[j] > mx ? row[j] : mx;
-    for (int64_t j = 0; j < len; j++) row[j] = rms_expf(row[j] - mx);
+    exp_shifted(row, len, mx);
     double sum = 0.0;
     for (int64_t j = 0; j < len; j++) sum += row[j];
     const float inv = (float)(1.0 / sum);
@@ -211,7 +227,7 @@ void rms_attention_naive(float *out, const float *q, const float *k, const float
     }
 }
 
-void rms_silu_mul(float *gate, const float *up, int64_t n) {
+RMS_VECTOR_CLONES void rms_silu_mul(float *gate, const float *up, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         const float g = gate[i];
         gate[i] = g / (1.0f + rms_expf(-g)) * up[i];

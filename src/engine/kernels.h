@@ -33,6 +33,10 @@ void rms_linear(rms_gemm_ctx *g, float *y, const float *x, int64_t m, const rms_
  * the same bits as nw calls of rms_linear. */
 void rms_linear_multi(rms_gemm_ctx *g, int nw, float *const *y, const float *x, int64_t m,
                       const rms_weight *const *w, int bf16);
+/* gate (m, rows) = silu(x · w_gateᵀ) * (x · w_upᵀ), up (m, rows) = x · w_upᵀ (rms_gemm_pair with rms_silu_mul):
+ * the bits of two rms_linear calls and rms_silu_mul. */
+void rms_linear_swiglu(rms_gemm_ctx *g, float *gate, float *up, const float *x, int64_t m, const rms_weight *w_gate,
+                       const rms_weight *w_up, int bf16);
 void rms_linear_naive(float *y, const float *x, int64_t m, const rms_weight *w);
 
 /* out (n, dim) = x / sqrt(mean(x²) + eps) * weight, per row; out may equal x. */
