@@ -510,9 +510,12 @@ static void pack_bf16(uint16_t *dst, const rms_gemm_b *b, int64_t j0, int nvalid
 int64_t rms_gemm_pack_bytes(void) { return XTILE_OFFSET + (int64_t)KC * MAX_MR * (int64_t)sizeof(float); }
 
 /* dst (kc, mr_stride) = x[0:rows, 0:kc] fp32 (rows of stride ldx); rows past `rows` are not read by the kernel. */
+static void pack_x_tile12_f32(float *dst, const float *x, int64_t ldx, int rows, int64_t k16);
 static void pack_x_f32(float *dst, const float *x, int64_t ldx, int rows, int mr_stride, int64_t kc) {
+    int64_t c0 = 0; // columns [0, c0) by the vector transposes (tiles of 12: the AVX-512 kernel)
+    if (mr_stride == 12) pack_x_tile12_f32(dst, x, ldx, rows, c0 = kc & ~(int64_t)15);
     for (int i = 0; i < rows; i++)
-        for (int64_t c = 0; c < kc; c++) dst[c * mr_stride + i] = x[i * ldx + c];
+        for (int64_t c = c0; c < kc; c++) dst[c * mr_stride + i] = x[i * ldx + c];
 }
 
 
