@@ -86,14 +86,20 @@ static rms_status map_file(st_file *f, rms_err *err) {
     if ((uint64_t)sb.st_size > SIZE_MAX) return rms_fail(err, RMS_ERR_IO, "file too large to map");
     void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, f->fd, 0);
     if (m == MAP_FAILED) return rms_fail(err, RMS_ERR_IO, "cannot mmap: %s", strerror(errno));
-#ifdef MADV_HUGEPAGE
-    // Advice only: pages this process reads first from disk come in 2 MiB folios where the file system allows
-    // (then one TLB entry and one fault per 2 MiB of weights instead of 512). Nothing is read here.
-    (void)madvise(m, (size_t)sb.st_size, MADV_HUGEPAGE);
-#endif
     f->map = m;
     f->file_size = (size_t)sb.st_size;
     return RMS_OK;
+}
+
+void st_advise_dense(const void *data, size_t bytes) {
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20, a = ((uintptr_t)data + huge - 1) & ~(huge - 1),
+                    b = ((uintptr_t)data + bytes) & ~(huge - 1);
+    if (b > a) (void)madvise((void *)a, b - a, MADV_HUGEPAGE); // advice only: a kernel without THP ignores it
+#else
+    (void)data;
+    (void)bytes;
+#endif
 }
 
 static int is_json_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }

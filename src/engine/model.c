@@ -16,6 +16,8 @@ static rms_status get_matrix(rms_model *m, const char *name, int64_t rows, int64
     w->dtype = v.dtype;
     w->rows = rows;
     w->cols = cols;
+    if (strncmp(name, "model.layers.", 13) == 0) // read whole each forward (not the embedding's row gather)
+        st_advise_dense(v.data, (size_t)rows * (size_t)cols * rms_dtype_size(v.dtype));
     return RMS_OK;
 }
 
