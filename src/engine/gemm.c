@@ -518,9 +518,6 @@ static void pack_x_f32(float *dst, const float *x, int64_t ldx, int rows, int mr
         for (int64_t c = c0; c < kc; c++) dst[c * mr_stride + i] = x[i * ldx + c];
 }
 
-
-
-
 /* y[i0:i1, j0:j1] (and y2's) for one block of the output, on this thread. Either xp holds x packed in tiles of mr
  * rows (tile t: (k, mr) fp32, or (k2/2, mr, 2) bf16; tile_elems elements each; i0 a multiple of mr), or xp is NULL
  * and x (fp32 rows of stride ldx) is packed here tile by tile. A pair packs NCB/2 columns of each B at a time. */
@@ -563,16 +560,22 @@ static void gemm_block(const kern *K, int bf16, const block_out *o, const void *
                     ukr(rows, kc2, xi, wp, ys[q / panels] + i * ld + jb + p * nr, ld, nvalid, kb > 0);
                 }
                 if (o->y2 && last) // this tile of both products is final: the element-wise step while it is hot
-                    for (int r = 0; r < rows; r++) o->epi(o->y + (i + r) * o->ldy + jb, o->y2 + (i + r) * o->ldy2 + jb, nb);
+                    for (int r = 0; r < rows; r++)
+                        o->epi(o->y + (i + r) * o->ldy + jb, o->y2 + (i + r) * o->ldy2 + jb, nb);
             }
         }
     }
 }
 
+/* y (m, n) [row stride ldy] = 0: the product over an empty k. */
+static void zero_rows(float *y, int64_t ldy, int64_t m, int64_t n) {
+    for (int64_t i = 0; i < m; i++) memset(y + i * ldy, 0, (size_t)n * sizeof(float));
+}
+
 void rms_gemm_serial(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t m, const rms_gemm_b *b, void *pack) {
     if (m <= 0 || b->n <= 0) return;
     if (b->k == 0) {
-        for (int64_t i = 0; i < m; i++) memset(y + i * ldy, 0, (size_t)b->n * sizeof(float));
+        zero_rows(y, ldy, m, b->n);
         return;
     }
     const block_out o = {.y = y, .ldy = ldy, .b = b};
@@ -704,14 +707,19 @@ static void gemm_task(void *ctx, int64_t task, int thread) {
     gemm_block(J->K, J->bf16, &out, J->xp, J->tile_elems, NULL, 0, i0, i1, j0, j1, rms_gemm_ctx_pack(J->g, thread));
 }
 
-/* Packs x once, then runs J's column blocks (of J->block_cols, over the J->nb products) on the pool. */
-static void run_job(gemm_job *J) {
-    const kern *K = J->K;
-    const int dot = J->bf16;
+/* Chooses the kernel path for bf16 or fp32 compute, packs x once, then runs J's column blocks (of J->block_cols,
+ * over the J->nb products) on the pool. J's products, x, m, k and block_cols are set by the caller. */
+static void run_job(gemm_job *J, rms_gemm_ctx *g, int bf16) {
+    const kern *K = J->K = kernel();
+    const int dot = J->bf16 = bf16 && K->bf16 && cpu_bf16_dot();
+    J->round = bf16 && !dot;
+    J->g = g;
+    J->xp = g->xbuf;
     J->mr = dot ? K->mr16 : K->mr;
     J->tile_elems = J->mr * ((J->k + 1) & ~(int64_t)1);
     J->first_block[0] = 0;
-    for (int o = 0; o < J->nb; o++) J->first_block[o + 1] = J->first_block[o] + (J->b[o].n + J->block_cols - 1) / J->block_cols;
+    for (int o = 0; o < J->nb; o++)
+        J->first_block[o + 1] = J->first_block[o] + (J->b[o].n + J->block_cols - 1) / J->block_cols;
     const int64_t n_blocks_j = J->first_block[J->nb], m = J->m;
     if (n_blocks_j == 0) return;
     // x packed in tiles once for every column block of every B (and rounded or converted to bf16 on the way)
@@ -731,10 +739,6 @@ static void run_job(gemm_job *J) {
     rms_parallel_run(n_blocks_j * n_blocks_i, gemm_task, J);
 }
 
-static void zero_rows(float *y, int64_t ldy, int64_t m, int64_t n) {
-    for (int64_t i = 0; i < m; i++) memset(y + i * ldy, 0, (size_t)n * sizeof(float));
-}
-
 void rms_gemm_multi(rms_gemm_ctx *g, int nb, float *const *y, const int64_t *ldy, const float *x, int64_t ldx,
                     int64_t m, const rms_gemm_b *b, int bf16) {
     if (m <= 0 || nb <= 0) return;
@@ -749,11 +753,8 @@ void rms_gemm_multi(rms_gemm_ctx *g, int nb, float *const *y, const int64_t *ldy
         for (int o = 0; o < nb; o++) zero_rows(y[o], ldy[o], m, b[o].n);
         return;
     }
-    const kern *K = kernel();
-    const int dot = bf16 && K->bf16 && cpu_bf16_dot();
-    gemm_job J = {.K = K, .g = g, .bf16 = dot, .round = bf16 && !dot, .nb = nb, .y = y, .ldy = ldy, .b = b,
-                  .ldx = ldx, .k = k, .m = m, .x = x, .xp = g->xbuf, .block_cols = NCB};
-    run_job(&J);
+    gemm_job J = {.nb = nb, .y = y, .ldy = ldy, .b = b, .ldx = ldx, .k = k, .m = m, .x = x, .block_cols = NCB};
+    run_job(&J, g, bf16);
 }
 
 void rms_gemm_pair(rms_gemm_ctx *g, float *y, float *y2, int64_t ldy, const float *x, int64_t ldx, int64_t m,
@@ -771,12 +772,9 @@ void rms_gemm_pair(rms_gemm_ctx *g, float *y, float *y2, int64_t ldy, const floa
         for (int64_t i = 0; i < m; i++) epi(y + i * ldy, y2 + i * ldy, b->n);
         return;
     }
-    const kern *K = kernel();
-    const int dot = bf16 && K->bf16 && cpu_bf16_dot();
-    gemm_job J = {.K = K, .g = g, .bf16 = dot, .round = bf16 && !dot, .nb = 1, .y = &y, .ldy = &ldy, .b = b,
-                  .ldx = ldx, .k = b->k, .m = m, .x = x, .xp = g->xbuf, .block_cols = NCB / 2,
-                  .y2 = y2, .b2 = b2, .epi = epi};
-    run_job(&J);
+    gemm_job J = {.nb = 1, .y = &y, .ldy = &ldy, .b = b, .ldx = ldx, .k = b->k, .m = m, .x = x,
+                  .block_cols = NCB / 2, .y2 = y2, .b2 = b2, .epi = epi};
+    run_job(&J, g, bf16);
 }
 
 void rms_gemm(rms_gemm_ctx *g, float *y, int64_t ldy, const float *x, int64_t ldx, int64_t m, const rms_gemm_b *b,

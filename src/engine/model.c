@@ -6,7 +6,9 @@
 
 #define NAME_MAX_LEN 256
 
-static rms_status get_matrix(rms_model *m, const char *name, int64_t rows, int64_t cols, rms_weight *w,
+/* A 2-D weight as a view into the mapping; dense: read whole by every forward (a layer's matrix), so advised for
+ * huge pages (st_advise_dense), unlike the embedding table's row gather. */
+static rms_status get_matrix(rms_model *m, const char *name, int64_t rows, int64_t cols, int dense, rms_weight *w,
                              rms_err *err) {
     const int64_t shape[2] = {rows, cols};
     st_view v;
@@ -16,8 +18,7 @@ static rms_status get_matrix(rms_model *m, const char *name, int64_t rows, int64
     w->dtype = v.dtype;
     w->rows = rows;
     w->cols = cols;
-    if (strncmp(name, "model.layers.", 13) == 0) // read whole each forward (not the embedding's row gather)
-        st_advise_dense(v.data, (size_t)rows * (size_t)cols * rms_dtype_size(v.dtype));
+    if (dense) st_advise_dense(v.data, (size_t)rows * (size_t)cols * rms_dtype_size(v.dtype));
     return RMS_OK;
 }
 
@@ -40,15 +41,15 @@ static rms_status load_layer(rms_model *m, int64_t l, rms_layer *L, rms_err *err
     rms_status st;
 #define LAYER_NAME(suffix) (snprintf(name, sizeof name, "model.layers.%lld." suffix, (long long)l), name)
     if ((st = get_vector(m, LAYER_NAME("input_layernorm.weight"), h, &L->input_layernorm, err))) return st;
-    if ((st = get_matrix(m, LAYER_NAME("self_attn.q_proj.weight"), q_dim, h, &L->q_proj, err))) return st;
-    if ((st = get_matrix(m, LAYER_NAME("self_attn.k_proj.weight"), kv_dim, h, &L->k_proj, err))) return st;
-    if ((st = get_matrix(m, LAYER_NAME("self_attn.v_proj.weight"), kv_dim, h, &L->v_proj, err))) return st;
-    if ((st = get_matrix(m, LAYER_NAME("self_attn.o_proj.weight"), h, q_dim, &L->o_proj, err))) return st;
+    if ((st = get_matrix(m, LAYER_NAME("self_attn.q_proj.weight"), q_dim, h, 1, &L->q_proj, err))) return st;
+    if ((st = get_matrix(m, LAYER_NAME("self_attn.k_proj.weight"), kv_dim, h, 1, &L->k_proj, err))) return st;
+    if ((st = get_matrix(m, LAYER_NAME("self_attn.v_proj.weight"), kv_dim, h, 1, &L->v_proj, err))) return st;
+    if ((st = get_matrix(m, LAYER_NAME("self_attn.o_proj.weight"), h, q_dim, 1, &L->o_proj, err))) return st;
     if ((st = get_vector(m, LAYER_NAME("post_attention_layernorm.weight"), h, &L->post_attention_layernorm, err)))
         return st;
-    if ((st = get_matrix(m, LAYER_NAME("mlp.gate_proj.weight"), inter, h, &L->gate_proj, err))) return st;
-    if ((st = get_matrix(m, LAYER_NAME("mlp.up_proj.weight"), inter, h, &L->up_proj, err))) return st;
-    if ((st = get_matrix(m, LAYER_NAME("mlp.down_proj.weight"), h, inter, &L->down_proj, err))) return st;
+    if ((st = get_matrix(m, LAYER_NAME("mlp.gate_proj.weight"), inter, h, 1, &L->gate_proj, err))) return st;
+    if ((st = get_matrix(m, LAYER_NAME("mlp.up_proj.weight"), inter, h, 1, &L->up_proj, err))) return st;
+    if ((st = get_matrix(m, LAYER_NAME("mlp.down_proj.weight"), h, inter, 1, &L->down_proj, err))) return st;
 #undef LAYER_NAME
     return RMS_OK;
 }
@@ -57,7 +58,7 @@ static rms_status load_slice(rms_model *m, rms_err *err) {
     const rms_config *c = &m->config;
     rms_status st;
     if (m->has_embed &&
-        (st = get_matrix(m, "model.embed_tokens.weight", c->vocab_size, c->hidden_size, &m->embed_tokens, err)))
+        (st = get_matrix(m, "model.embed_tokens.weight", c->vocab_size, c->hidden_size, 0, &m->embed_tokens, err)))
         return st;
     const int64_t n = m->layer_end - m->layer_begin;
     m->layers = calloc((size_t)(n > 0 ? n : 1), sizeof(rms_layer));
@@ -66,7 +67,7 @@ static rms_status load_slice(rms_model *m, rms_err *err) {
         if ((st = load_layer(m, m->layer_begin + i, &m->layers[i], err))) return st;
     if (m->has_head) {
         if ((st = get_vector(m, "model.norm.weight", c->hidden_size, &m->final_norm, err))) return st;
-        if ((st = get_matrix(m, "score.weight", c->num_labels, c->hidden_size, &m->score, err))) return st;
+        if ((st = get_matrix(m, "score.weight", c->num_labels, c->hidden_size, 0, &m->score, err))) return st;
     }
     m->rope_inv_freq = malloc((size_t)(c->head_dim / 2 + 1) * sizeof(double));
     if (!m->rope_inv_freq) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
