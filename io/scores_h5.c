@@ -93,7 +93,8 @@ static rms_status scores_free(rms_scores *s, rms_status st, rms_err *err) {
 static int meta_strings_terminated(const rms_scores_meta *m) {
 #define TERMINATED(f) (strnlen(m->f, sizeof m->f) < sizeof m->f)
     return TERMINATED(model) && TERMINATED(pairs_file) && TERMINATED(pairs_tokenizer_sha256) &&
-           TERMINATED(config_sha256) && TERMINATED(compute) && TERMINATED(overlong) && TERMINATED(tool_version);
+           TERMINATED(config_sha256) && TERMINATED(compute) && TERMINATED(overlong) && TERMINATED(pooling) &&
+           TERMINATED(tool_version);
 #undef TERMINATED
 }
 
@@ -112,7 +113,7 @@ static int scores_attr_equals(const rms_scores *s, const char *name, const char 
 
 /* Writes the run attributes a resumed run may change (stages, replicas, config_sha256, tool_version, pairs_file);
  * with only_changed, only those whose stored value differs, so that resuming the same run changes no metadata.
- * model, compute, overlong and max_tokens must match instead (scores_check_same_run), and n_rows and
+ * model, compute, overlong, pooling and max_tokens must match instead (scores_check_same_run), and n_rows and
  * pairs_tokenizer_sha256 tie the file to its dataset. */
 static rms_status scores_write_mutable_attrs(rms_scores *s, const rms_scores_meta *m, int only_changed,
                                              rms_err *err) {
@@ -132,17 +133,31 @@ static rms_status scores_write_mutable_attrs(rms_scores *s, const rms_scores_met
     return RMS_OK;
 }
 
-/* A resumed run must score like the runs that wrote the file: same model, compute, overlong and max_tokens. */
+/* The pooling attribute; a file written before it existed pooled at the last token. */
+static rms_status read_pooling(hid_t g, const char *path, char *out, size_t cap, rms_err *err) {
+    const htri_t exists = H5Aexists(g, "pooling");
+    if (exists < 0) return rms_h5_fail(err, RMS_ERR_FORMAT, path, "/scores", "cannot look up an attribute");
+    if (exists == 0) {
+        snprintf(out, cap, "last-token");
+        return RMS_OK;
+    }
+    return rms_h5_read_str_attr(g, "/scores", "pooling", out, cap, path, err);
+}
+
+/* A resumed run must score like the runs that wrote the file: same model, compute, overlong, pooling and
+ * max_tokens. */
 static rms_status scores_check_same_run(rms_scores *s, const rms_scores_meta *m, rms_err *err) {
     static const char hint[] = "a scores file holds the results of one run: for other settings choose a new --out";
     const struct {
         const char *name, *want;
-    } strs[] = {{"model", m->model}, {"compute", m->compute}, {"overlong", m->overlong}};
+    } strs[] = {{"model", m->model}, {"compute", m->compute}, {"overlong", m->overlong}, {"pooling", m->pooling}};
     char have[sizeof m->model];
     rms_status st;
     for (size_t k = 0; k < sizeof strs / sizeof strs[0]; k++) {
-        if ((st = rms_h5_read_str_attr(s->group, "/scores", strs[k].name, have, sizeof have, s->path, err)) != RMS_OK)
-            return st;
+        st = strcmp(strs[k].name, "pooling") == 0
+                 ? read_pooling(s->group, s->path, have, sizeof have, err)
+                 : rms_h5_read_str_attr(s->group, "/scores", strs[k].name, have, sizeof have, s->path, err);
+        if (st != RMS_OK) return st;
         if (strcmp(have, strs[k].want) != 0)
             return rms_fail(err, RMS_ERR_ARG, "%s: cannot resume: its %s is '%s' but this run's is '%s' (%s)", s->path,
                             strs[k].name, have, strs[k].want, hint);
@@ -198,6 +213,7 @@ static rms_status scores_create(rms_scores *s, const char *tmp_path, const rms_s
         !rms_h5_write_str_attr(s->group, "model", m->model) ||
         !rms_h5_write_str_attr(s->group, "compute", m->compute) ||
         !rms_h5_write_str_attr(s->group, "overlong", m->overlong) ||
+        !rms_h5_write_str_attr(s->group, "pooling", m->pooling) ||
         !rms_h5_write_i64_attr(s->group, "max_tokens", m->max_tokens))
         return rms_h5_fail(err, RMS_ERR_IO, tmp_path, "/scores", "cannot write the attributes");
     if ((st = scores_write_mutable_attrs(s, m, 0, err)) != RMS_OK || (st = scores_flush(s, err)) != RMS_OK) return st;
@@ -338,6 +354,7 @@ rms_status rms_scores_open_read(rms_scores **out, const char *path, rms_scores_m
     if (st == RMS_OK) st = READ_STR(config_sha256);
     if (st == RMS_OK) st = READ_STR(compute);
     if (st == RMS_OK) st = READ_STR(overlong);
+    if (st == RMS_OK) st = read_pooling(g, path, meta->pooling, sizeof meta->pooling, err);
     if (st == RMS_OK) st = READ_I64(max_tokens);
     if (st == RMS_OK) st = READ_I64(stages);
     if (st == RMS_OK) st = READ_I64(replicas);

@@ -6,12 +6,12 @@
  * chunked (RMS_SCORES_CHUNK_ROWS rows) and uncompressed, every chunk allocated and filled (NaN, 0) when the
  * file is created (9 bytes a row on disk), so that writing rows never changes HDF5's metadata.
  * Attributes of /scores: model (directory), pairs_file, pairs_tokenizer_sha256, config_sha256, compute,
- * overlong, max_tokens (int64), stages, replicas (int64), tool_version, n_rows (int64).
+ * overlong, pooling, max_tokens (int64), stages, replicas (int64), tool_version, n_rows (int64).
  *
  * Incremental: rms_scores_write_rows writes the given rows and flushes the file (H5Fflush), so a killed
  * job loses only rows not yet handed to it. Resume: rms_scores_open on an existing file checks it
  * belongs to the same dataset (n_rows, pairs_tokenizer_sha256) and the same run (model, compute,
- * overlong, max_tokens), and keeps its rows.
+ * overlong, pooling, max_tokens), and keeps its rows.
  *
  * Ownership: rms_scores is opaque: rms_scores_open / rms_scores_open_read allocate it (*s, NULL on
  * failure) and rms_scores_close frees it (also on error). Caller arrays are never kept.
@@ -36,6 +36,8 @@ typedef struct rms_scores_meta {
     char config_sha256[65];  /* "" when no run config */
     char compute[16];        /* "fp32" | "bf16" */
     char overlong[32];       /* "skip" | "truncate-left" */
+    char pooling[64];        /* "last-token" | "last-non-pad-token (pad_token_id N)"; files written before this
+                                attribute existed read as "last-token" */
     int64_t max_tokens;      /* 0: no limit */
     int64_t stages, replicas;
     char tool_version[32];
@@ -46,7 +48,7 @@ typedef struct rms_scores rms_scores;
 
 /* Creates path for meta->n_rows rows (all pending, NaN) or, if it exists, opens it for resuming:
  * then *resumed = 1 and the file must be of the same dataset (n_rows, pairs_tokenizer_sha256; else
- * RMS_ERR_FORMAT naming the mismatch) and of the same run (model, compute, overlong, max_tokens equal
+ * RMS_ERR_FORMAT naming the mismatch) and of the same run (model, compute, overlong, pooling, max_tokens equal
  * to meta's; else RMS_ERR_ARG naming the attribute, both values, and asking for a new --out). The
  * attributes a run may change (stages, replicas, config_sha256, tool_version, pairs_file) are
  * rewritten to meta's where they differ. */

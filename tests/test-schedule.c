@@ -119,8 +119,21 @@ static void test_pairs_become_prefix_and_two_continuations(void) {
     CHECK(memcmp(seq_of, want_seq, sizeof want_seq) == 0);
 }
 
+/* Trailing pad ids go (at least one token stays); pad ids inside a sequence and other sequences are kept. */
+static void test_trailing_pad_tokens_are_dropped_keeping_one(void) {
+    int32_t ids[] = {5, 6, 9, 9, /**/ 9, 9, /**/ 7, 9, 8, /**/ 9, /**/ 4};
+    int64_t offsets[] = {0, 4, 6, 9, 10, 11};
+    const int64_t n = rms_trim_trailing_pad(ids, offsets, 5, 9);
+    const int32_t want_ids[] = {5, 6, /**/ 9, /**/ 7, 9, 8, /**/ 9, /**/ 4};
+    const int64_t want_offsets[] = {0, 2, 3, 6, 7, 8};
+    CHECK_EQ_INT(n, 8);
+    CHECK(memcmp(ids, want_ids, sizeof want_ids) == 0);
+    CHECK(memcmp(offsets, want_offsets, sizeof want_offsets) == 0);
+}
+
 int main(void) {
     RUN(test_batches_hold_the_longest_pairs_first_under_the_budget);
+    RUN(test_trailing_pad_tokens_are_dropped_keeping_one);
     RUN(test_excluded_rows_are_not_planned_and_the_plan_is_deterministic);
     RUN(test_an_empty_plan_has_no_batches);
     RUN(test_overlong_sequences_are_skipped_or_truncated_to_the_limit);

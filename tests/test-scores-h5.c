@@ -23,6 +23,7 @@ static rms_scores_meta test_meta(int64_t n_rows) {
     snprintf(m.pairs_tokenizer_sha256, sizeof m.pairs_tokenizer_sha256, "%064d", 42);
     snprintf(m.compute, sizeof m.compute, "fp32");
     snprintf(m.overlong, sizeof m.overlong, "skip");
+    snprintf(m.pooling, sizeof m.pooling, "last-non-pad-token (pad_token_id 128256)");
     m.max_tokens = 8192;
     m.stages = 2;
     m.replicas = 1;
@@ -225,6 +226,13 @@ static void test_resuming_with_another_overlong_is_refused_naming_both_and_askin
     snprintf(m.overlong, sizeof m.overlong, "truncate-left");
     const char *want[] = {"overlong is 'skip' but this run's is 'truncate-left'"};
     check_resume_refused("overlong.h5", &m, want, 1);
+}
+
+static void test_resuming_with_another_pooling_is_refused_naming_both_and_asking_for_a_new_out(void) {
+    rms_scores_meta m = test_meta(100);
+    snprintf(m.pooling, sizeof m.pooling, "last-token");
+    const char *want[] = {"pooling is 'last-non-pad-token (pad_token_id 128256)' but this run's is 'last-token'"};
+    check_resume_refused("pooling.h5", &m, want, 1);
 }
 
 static void test_resuming_with_another_max_tokens_is_refused_naming_both_and_asking_for_a_new_out(void) {
@@ -538,6 +546,7 @@ int main(void) {
     RUN(test_resuming_with_another_model_is_refused_naming_both_and_asking_for_a_new_out);
     RUN(test_resuming_with_another_compute_is_refused_naming_both_and_asking_for_a_new_out);
     RUN(test_resuming_with_another_overlong_is_refused_naming_both_and_asking_for_a_new_out);
+    RUN(test_resuming_with_another_pooling_is_refused_naming_both_and_asking_for_a_new_out);
     RUN(test_resuming_with_another_max_tokens_is_refused_naming_both_and_asking_for_a_new_out);
     RUN(test_a_process_killed_without_close_leaves_a_file_with_its_flushed_rows);
     RUN(test_bad_rows_statuses_and_duplicates_are_refused_before_writing);

@@ -54,6 +54,20 @@ void rms_plan_free(rms_plan *p) {
     memset(p, 0, sizeof *p);
 }
 
+int64_t rms_trim_trailing_pad(int32_t *ids, int64_t *offsets, int64_t n_seqs, int32_t pad_id) {
+    int64_t w = 0;
+    for (int64_t s = 0; s < n_seqs; s++) {
+        const int64_t start = offsets[s];
+        int64_t len = offsets[s + 1] - start;
+        while (len > 1 && ids[start + len - 1] == pad_id) len--;
+        memmove(ids + w, ids + start, (size_t)len * sizeof *ids);
+        offsets[s] = w;
+        w += len;
+    }
+    offsets[n_seqs] = w;
+    return w;
+}
+
 int64_t rms_effective_length(int64_t len, int64_t max_tokens, int truncate_left) {
     if (max_tokens <= 0 || len <= max_tokens) return len;
     return truncate_left ? max_tokens : -1;

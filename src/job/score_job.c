@@ -147,6 +147,13 @@ rms_status rms_score_job_open(rms_score_job *j, const rms_score_opts *o, int64_t
     snprintf(smeta.pairs_tokenizer_sha256, sizeof smeta.pairs_tokenizer_sha256, "%s", pmeta.tokenizer_sha256);
     snprintf(smeta.compute, sizeof smeta.compute, "%s", o->compute == RMS_COMPUTE_BF16 ? "bf16" : "fp32");
     snprintf(smeta.overlong, sizeof smeta.overlong, "%s", o->overlong == RMS_OVERLONG_TRUNCATE_LEFT ? "truncate-left" : "skip");
+    rms_config cfg; // pooling as transformers does: at the last token that is not the pad token, if there is one
+    if ((st = rms_config_load(&cfg, o->model, err)) != RMS_OK) return st;
+    j->pad_id = cfg.pad_token_id;
+    if (j->pad_id >= 0)
+        snprintf(smeta.pooling, sizeof smeta.pooling, "last-non-pad-token (pad_token_id %lld)", (long long)j->pad_id);
+    else
+        snprintf(smeta.pooling, sizeof smeta.pooling, "last-token");
     snprintf(smeta.tool_version, sizeof smeta.tool_version, "rmscore %s", RMSCORE_VERSION);
     snprintf(smeta.config_sha256, sizeof smeta.config_sha256, "%s", o->config_sha256);
     smeta.max_tokens = o->max_tokens;
@@ -196,6 +203,7 @@ rms_status rms_score_job_batch(rms_score_job *j, int64_t b, int64_t *rows, int64
     if (*k == 0) return RMS_OK;
     rms_status st = rms_pairs_reader_ids(j->pairs, rows, *k, ids, offsets, err);
     if (st == RMS_OK && j->o->overlong == RMS_OVERLONG_TRUNCATE_LEFT) truncate_left(ids, offsets, 2 * *k, j->o->max_tokens);
+    if (st == RMS_OK && j->pad_id >= 0) ids->n = rms_trim_trailing_pad(ids->ids, offsets, 2 * *k, (int32_t)j->pad_id);
     return st;
 }
 

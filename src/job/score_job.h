@@ -57,6 +57,7 @@ typedef struct rms_score_job {
     int64_t *pair_tokens;       // (n) tokens computed for the pair after truncation (its shared prefix once
                                 //     unless --no-prefix-sharing; an estimate from above), -1 if too long
     int32_t *shared;            // (n) stored shared_prefix
+    int64_t pad_id;             // the model's pad_token_id: pooled at the last token that is not it; -1: last token
     int64_t n_marked;           // rows marked skipped/bad by this run
     rms_plan plan;              // every scoreable row, so a resumed run re-forms the same batches
     int64_t todo_rows, todo_tokens, todo_batches; // what is still pending

@@ -200,4 +200,37 @@ run "$W/ids2.txt" -- "$RMSCORE" score-ids --model "$W/trunc-single" --threads 2
 check "a truncated model.safetensors: one error line naming model.safetensors" \
     one_line_error model.safetensors
 
+# Pooling as transformers (>= 4.48): with pad_token_id in config.json the score is read at the last token that
+# is not the pad token (trailing pad tokens change nothing); without it at the last token whatever it is.
+# (make-test-model's tiny vocabulary has no pad token: the copies set pad_token_id to 7 and remove it.)
+PAD=7
+rm -rf "$W/pad" "$W/nopad"
+cp -r "$M1" "$W/pad"
+cp -r "$M1" "$W/nopad"
+"$PY" - "$W/pad/config.json" "$W/nopad/config.json" "$PAD" <<'PYEOF'
+import json, sys
+for path, pad in ((sys.argv[1], int(sys.argv[3])), (sys.argv[2], None)):
+    c = json.load(open(path))
+    c.pop("pad_token_id", None)
+    if pad is not None:
+        c["pad_token_id"] = pad
+    json.dump(c, open(path, "w"), indent=2)
+PYEOF
+printf '[11, 12, 13]\n[11, 12, 13, %s, %s]\n[11, %s, 13]\n[%s, %s]\n[%s]\n' "$PAD" "$PAD" "$PAD" "$PAD" "$PAD" "$PAD" \
+    >"$W/pad.txt"
+run "$W/pad.txt" -- "$RMSCORE" score-ids --model "$W/pad" --threads 2
+cp "$OUT" "$W/pad-scores.txt"
+DETAIL="exit $RC, scores: $(tr '\n' ' ' <"$W/pad-scores.txt")"
+check "pad_token_id $PAD: trailing pad tokens leave the score of the last other token, bit for bit" \
+    bash -c '[[ $0 -eq 0 && $(sed -n 1p "$1") == "$(sed -n 2p "$1")" ]]' "$RC" "$W/pad-scores.txt"
+check "pad_token_id $PAD: a pad token inside the sequence is a token like any other (score differs)" \
+    bash -c '[[ $(sed -n 1p "$1") != "$(sed -n 3p "$1")" ]]' _ "$W/pad-scores.txt"
+check "pad_token_id $PAD: a sequence of pad tokens only is scored at its first token" \
+    bash -c '[[ -s $1 && $(sed -n 4p "$1") == "$(sed -n 5p "$1")" ]]' _ "$W/pad-scores.txt"
+run "$W/pad.txt" -- "$RMSCORE" score-ids --model "$W/nopad" --threads 2
+DETAIL="exit $RC, scores: $(tr '\n' ' ' <"$OUT")"
+check "no pad_token_id: the score is at the last token even when it is id $PAD (trailing $PAD tokens change it)" \
+    bash -c '[[ $0 -eq 0 && $(sed -n 1p "$1") != "$(sed -n 2p "$1")" && $(sed -n 1p "$1") == "$(sed -n 1p "$2")" ]]' \
+    "$RC" "$OUT" "$W/pad-scores.txt"
+
 finish
