@@ -651,7 +651,43 @@ def main():
            "rc %d, stderr %s" % (rc, short(err)))
     rc, out, err = run([rms, "export", scores, "--format", "xml"])
     record("export --format xml -> one-line error", one_line_error(rc, err), "rc %d, stderr %s" % (rc, short(err)))
+    check_pooling(rms, W, tulu, model)
     return finish()
+
+
+def check_pooling(rms, W, tulu, model):
+    """Pooling through prepare -> score: the model's config has pad_token_id (<pad>); a chosen answer whose text holds
+    <pad> is scored at its last token (transformers >= 4.48), not before its first pad (transformers < 4.48)."""
+    pad = json.load(open(os.path.join(model, "config.json"))).get("pad_token_id")
+    if not record("make-test-model's config has pad_token_id (Tulu <pad>)", isinstance(pad, int), "pad %r" % pad):
+        return
+    src = os.path.join(W, "pad.jsonl")
+    row = {"id": "pad-0", "source": "pad",
+           "chosen": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Sure<pad> thing."}],
+           "rejected": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "No."}]}
+    open(src, "w").write(json.dumps(row) + "\n")
+    pairs, out_h5 = os.path.join(W, "pad-pairs.h5"), os.path.join(W, "pad-scores.h5")
+    rc1, _, err1 = run([rms, "prepare", "--tokenizer", tulu, "--in", src, "--out", pairs, "--quiet"])
+    rc2, _, err2 = run([rms, "score", "--model", model, "--data", pairs, "--out", out_h5, "--quiet", "--threads", "2"])
+    if not record("prepare + score of a conversation holding <pad>: exit 0", rc1 == 0 and rc2 == 0,
+                  "rc %d/%d: %s %s" % (rc1, rc2, short(err1), short(err2))):
+        return
+    ids = [int(t) for t in read_pairs(pairs)["chosen_ids"][0]]
+    sc = read_scores(out_h5)
+    first_pad = ids.index(pad) if pad in ids else -1
+    if not record("the chosen ids hold the pad id inside, not at the end", 0 < first_pad < len(ids) - 1,
+                  "pad at %d of %d" % (first_pad, len(ids))):
+        return
+    rc, out, err = run([rms, "score-ids", "--model", model, "--threads", "2"],
+                       json.dumps(ids) + "\n" + json.dumps(ids[:first_pad]) + "\n")
+    got = [float(v) for v in out.split()] if rc == 0 else []
+    record("score of a conversation holding <pad> = score-ids of its whole ids, bit for bit (last token)",
+           len(got) == 2 and np.float32(got[0]) == sc["chosen"][0], "score %r, score-ids %r" % (sc["chosen"][0], got))
+    record("... and not the score before its first pad (transformers < 4.48 pooling)",
+           len(got) == 2 and got[0] != got[1], "score-ids %r" % got)
+    want = "last-non-pad-token (pad_token_id %d)" % pad
+    record("scores attribute pooling = %r" % want, attr_str(sc["attrs"].get("pooling", b"")) == want,
+           "pooling %r" % sc["attrs"].get("pooling"))
 
 
 if __name__ == "__main__":
