@@ -133,31 +133,36 @@ static rms_status scores_write_mutable_attrs(rms_scores *s, const rms_scores_met
     return RMS_OK;
 }
 
-/* The pooling attribute; a file written before it existed pooled at the last token. */
-static rms_status read_pooling(hid_t g, const char *path, char *out, size_t cap, rms_err *err) {
-    const htri_t exists = H5Aexists(g, "pooling");
+/* String attribute `name` of /scores into out; when the file has none, dflt if given (an attribute added after
+ * files were written: pooling), else an error. */
+static rms_status read_str_or(hid_t g, const char *path, const char *name, const char *dflt, char *out, size_t cap,
+                              rms_err *err) {
+    const htri_t exists = dflt ? H5Aexists(g, name) : 1;
     if (exists < 0) return rms_h5_fail(err, RMS_ERR_FORMAT, path, "/scores", "cannot look up an attribute");
     if (exists == 0) {
-        snprintf(out, cap, "last-token");
+        snprintf(out, cap, "%s", dflt);
         return RMS_OK;
     }
-    return rms_h5_read_str_attr(g, "/scores", "pooling", out, cap, path, err);
+    return rms_h5_read_str_attr(g, "/scores", name, out, cap, path, err);
 }
+#define POOLING_BEFORE_IT_WAS_RECORDED "last-token"
+
 
 /* A resumed run must score like the runs that wrote the file: same model, compute, overlong, pooling and
  * max_tokens. */
 static rms_status scores_check_same_run(rms_scores *s, const rms_scores_meta *m, rms_err *err) {
     static const char hint[] = "a scores file holds the results of one run: for other settings choose a new --out";
     const struct {
-        const char *name, *want;
-    } strs[] = {{"model", m->model}, {"compute", m->compute}, {"overlong", m->overlong}, {"pooling", m->pooling}};
+        const char *name, *want, *dflt;
+    } strs[] = {{"model", m->model, NULL},
+                {"compute", m->compute, NULL},
+                {"overlong", m->overlong, NULL},
+                {"pooling", m->pooling, POOLING_BEFORE_IT_WAS_RECORDED}};
     char have[sizeof m->model];
     rms_status st;
     for (size_t k = 0; k < sizeof strs / sizeof strs[0]; k++) {
-        st = strcmp(strs[k].name, "pooling") == 0
-                 ? read_pooling(s->group, s->path, have, sizeof have, err)
-                 : rms_h5_read_str_attr(s->group, "/scores", strs[k].name, have, sizeof have, s->path, err);
-        if (st != RMS_OK) return st;
+        if ((st = read_str_or(s->group, s->path, strs[k].name, strs[k].dflt, have, sizeof have, err)) != RMS_OK)
+            return st;
         if (strcmp(have, strs[k].want) != 0)
             return rms_fail(err, RMS_ERR_ARG, "%s: cannot resume: its %s is '%s' but this run's is '%s' (%s)", s->path,
                             strs[k].name, have, strs[k].want, hint);
@@ -354,7 +359,8 @@ rms_status rms_scores_open_read(rms_scores **out, const char *path, rms_scores_m
     if (st == RMS_OK) st = READ_STR(config_sha256);
     if (st == RMS_OK) st = READ_STR(compute);
     if (st == RMS_OK) st = READ_STR(overlong);
-    if (st == RMS_OK) st = read_pooling(g, path, meta->pooling, sizeof meta->pooling, err);
+    if (st == RMS_OK)
+        st = read_str_or(g, path, "pooling", POOLING_BEFORE_IT_WAS_RECORDED, meta->pooling, sizeof meta->pooling, err);
     if (st == RMS_OK) st = READ_I64(max_tokens);
     if (st == RMS_OK) st = READ_I64(stages);
     if (st == RMS_OK) st = READ_I64(replicas);

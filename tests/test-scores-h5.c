@@ -100,6 +100,35 @@ static void test_a_new_file_has_every_row_pending_with_nan_scores(void) {
     CHECK(access(file_path("new.h5.partial"), F_OK) != 0);
 }
 
+/* A file written before the pooling attribute existed reads as pooled at the last token, and a last-token run
+ * resumes it while a last-non-pad-token run is refused. */
+static void test_a_file_without_pooling_reads_as_last_token(void) {
+    const char *path = file_path("no-pooling.h5");
+    rms_scores_meta meta = test_meta(10), got;
+    rms_scores *s = NULL;
+    rms_err err = {{0}};
+    int resumed = -1;
+    CHECK_EQ_INT(rms_scores_open(&s, path, &meta, &resumed, &err), RMS_OK);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT), g = f >= 0 ? H5Gopen2(f, "scores", H5P_DEFAULT) : -1;
+    CHECK(g >= 0 && H5Adelete(g, "pooling") >= 0);
+    if (g >= 0) H5Gclose(g);
+    if (f >= 0) H5Fclose(f);
+    s = NULL;
+    CHECK_EQ_INT(rms_scores_open_read(&s, path, &got, &err), RMS_OK);
+    CHECK(strcmp(got.pooling, "last-token") == 0);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+    s = NULL;
+    CHECK_EQ_INT(rms_scores_open(&s, path, &meta, &resumed, &err), RMS_ERR_ARG); // test_meta: last-non-pad-token
+    CHECK_CONTAINS(err.msg, "pooling is 'last-token'");
+    rms_scores_close(s, &err);
+    s = NULL;
+    snprintf(meta.pooling, sizeof meta.pooling, "last-token");
+    CHECK_EQ_INT(rms_scores_open(&s, path, &meta, &resumed, &err), RMS_OK);
+    CHECK_EQ_INT(resumed, 1);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+}
+
 static void test_written_rows_survive_close_and_resume_while_the_rest_stay_pending(void) {
     const char *path = file_path("resume.h5");
     const int64_t n = 10000; // 3 chunks
@@ -547,6 +576,7 @@ int main(void) {
     RUN(test_resuming_with_another_compute_is_refused_naming_both_and_asking_for_a_new_out);
     RUN(test_resuming_with_another_overlong_is_refused_naming_both_and_asking_for_a_new_out);
     RUN(test_resuming_with_another_pooling_is_refused_naming_both_and_asking_for_a_new_out);
+    RUN(test_a_file_without_pooling_reads_as_last_token);
     RUN(test_resuming_with_another_max_tokens_is_refused_naming_both_and_asking_for_a_new_out);
     RUN(test_a_process_killed_without_close_leaves_a_file_with_its_flushed_rows);
     RUN(test_bad_rows_statuses_and_duplicates_are_refused_before_writing);
