@@ -91,17 +91,6 @@ static rms_status map_file(st_file *f, rms_err *err) {
     return RMS_OK;
 }
 
-void st_advise_dense(const void *data, size_t bytes) {
-#ifdef MADV_HUGEPAGE
-    const uintptr_t huge = (uintptr_t)2 << 20, a = ((uintptr_t)data + huge - 1) & ~(huge - 1),
-                    b = ((uintptr_t)data + bytes) & ~(huge - 1);
-    if (b > a) (void)madvise((void *)a, b - a, MADV_HUGEPAGE); // advice only: a kernel without THP ignores it
-#else
-    (void)data;
-    (void)bytes;
-#endif
-}
-
 static int is_json_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 static uint64_t read_le64(const uint8_t *p) {

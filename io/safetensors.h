@@ -96,12 +96,6 @@ typedef struct st_view {
 rms_status st_checkpoint_get(st_checkpoint *ck, const char *name, int ndim, const int64_t *shape,
                              st_view *out, rms_err *err);
 
-/* Advice for a tensor read whole and in order (a layer's matrix): its 2 MiB-aligned inside is marked
- * MADV_HUGEPAGE, so pages read from disk for it come in 2 MiB folios where the file system allows, and a
- * forward then takes one fault and one TLB entry per 2 MiB instead of 512. Nothing is read here; tensors
- * read sparsely (the embedding table: a row per token) are better left alone. */
-void st_advise_dense(const void *data, size_t bytes);
-
 /* ---- writing ---- */
 
 /* Streaming writer: the header is written up front from the tensor table (data_offsets assigned in

@@ -123,7 +123,7 @@ static void test_pairs_become_prefix_and_two_continuations(void) {
 static void test_trailing_pad_tokens_are_dropped_keeping_one(void) {
     int32_t ids[] = {5, 6, 9, 9, /**/ 9, 9, /**/ 7, 9, 8, /**/ 9, /**/ 4};
     int64_t offsets[] = {0, 4, 6, 9, 10, 11};
-    const int64_t n = rms_trim_trailing_pad(ids, offsets, 5, 9);
+    const int64_t n = rms_trim_sequences(ids, offsets, 5, 0, 9);
     const int32_t want_ids[] = {5, 6, /**/ 9, /**/ 7, 9, 8, /**/ 9, /**/ 4};
     const int64_t want_offsets[] = {0, 2, 3, 6, 7, 8};
     CHECK_EQ_INT(n, 8);
@@ -131,9 +131,25 @@ static void test_trailing_pad_tokens_are_dropped_keeping_one(void) {
     CHECK(memcmp(offsets, want_offsets, sizeof want_offsets) == 0);
 }
 
+/* Truncation keeps the last tokens, then trailing pads go; without a pad id pads stay. */
+static void test_sequences_are_truncated_left_before_trailing_pads_go(void) {
+    int32_t ids[] = {1, 2, 3, 9, 9, /**/ 4, 9, /**/ 5, 6, 7, 8};
+    int64_t offsets[] = {0, 5, 7, 11};
+    CHECK_EQ_INT(rms_trim_sequences(ids, offsets, 3, 3, 9), 5);
+    const int32_t want_ids[] = {3, /**/ 4, /**/ 6, 7, 8};
+    const int64_t want_offsets[] = {0, 1, 2, 5};
+    CHECK(memcmp(ids, want_ids, sizeof want_ids) == 0);
+    CHECK(memcmp(offsets, want_offsets, sizeof want_offsets) == 0);
+    int32_t ids2[] = {1, 9, 9};
+    int64_t offsets2[] = {0, 3};
+    CHECK_EQ_INT(rms_trim_sequences(ids2, offsets2, 1, 0, -1), 3);
+    CHECK_EQ_INT(offsets2[1], 3);
+}
+
 int main(void) {
     RUN(test_batches_hold_the_longest_pairs_first_under_the_budget);
     RUN(test_trailing_pad_tokens_are_dropped_keeping_one);
+    RUN(test_sequences_are_truncated_left_before_trailing_pads_go);
     RUN(test_excluded_rows_are_not_planned_and_the_plan_is_deterministic);
     RUN(test_an_empty_plan_has_no_batches);
     RUN(test_overlong_sequences_are_skipped_or_truncated_to_the_limit);

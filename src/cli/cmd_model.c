@@ -143,8 +143,8 @@ typedef struct pending {
 
 static rms_status flush_pending(const rms_model *m, rms_workspace *ws, pending *p, rms_err *err) {
     if (p->n_seqs == 0) return RMS_OK;
-    if (m->config.pad_token_id >= 0) // pooled as transformers does: at the last token that is not the pad token
-        p->ids.n = rms_trim_trailing_pad(p->ids.ids, p->offsets, p->n_seqs, (int32_t)m->config.pad_token_id);
+    // pooled as transformers does: at the last token that is not the pad token, if the config names one
+    p->ids.n = rms_trim_sequences(p->ids.ids, p->offsets, p->n_seqs, 0, m->config.pad_token_id);
     const rms_batch b = {.n_seqs = p->n_seqs, .offsets = p->offsets};
     rms_status st = rms_forward_all(m, ws, &b, p->ids.ids, p->scores, err);
     if (st != RMS_OK) return st;

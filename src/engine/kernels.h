@@ -28,7 +28,6 @@ typedef struct rms_weight {
 /* y (m, w.rows) = x (m, w.cols) · wᵀ on the engine's threads. bf16: --compute bf16 (gemm.h). Needs
  * rms_gemm_ctx_reserve(g, m, w.cols). */
 void rms_linear(rms_gemm_ctx *g, float *y, const float *x, int64_t m, const rms_weight *w, int bf16);
-/* Reference: plain loops in double accumulation. */
 /* y[o] (m, w[o]->rows) = x · w[o]ᵀ for o < nw, every w[o] with the same cols (x packed once: rms_gemm_multi);
  * the same bits as nw calls of rms_linear. */
 void rms_linear_multi(rms_gemm_ctx *g, int nw, float *const *y, const float *x, int64_t m,
@@ -37,6 +36,7 @@ void rms_linear_multi(rms_gemm_ctx *g, int nw, float *const *y, const float *x, 
  * the bits of two rms_linear calls and rms_silu_mul. */
 void rms_linear_swiglu(rms_gemm_ctx *g, float *gate, float *up, const float *x, int64_t m, const rms_weight *w_gate,
                        const rms_weight *w_up, int bf16);
+/* Reference: plain loops in double accumulation. */
 void rms_linear_naive(float *y, const float *x, int64_t m, const rms_weight *w);
 
 /* out (n, dim) = x / sqrt(mean(x²) + eps) * weight, per row; out may equal x. */

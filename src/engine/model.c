@@ -4,10 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/base/bigalloc.h"
+
 #define NAME_MAX_LEN 256
 
 /* A 2-D weight as a view into the mapping; dense: read whole by every forward (a layer's matrix), so advised for
- * huge pages (st_advise_dense), unlike the embedding table's row gather. */
+ * huge pages (rms_advise_huge), unlike the embedding table's row gather. */
 static rms_status get_matrix(rms_model *m, const char *name, int64_t rows, int64_t cols, int dense, rms_weight *w,
                              rms_err *err) {
     const int64_t shape[2] = {rows, cols};
@@ -18,7 +20,7 @@ static rms_status get_matrix(rms_model *m, const char *name, int64_t rows, int64
     w->dtype = v.dtype;
     w->rows = rows;
     w->cols = cols;
-    if (dense) st_advise_dense(v.data, (size_t)rows * (size_t)cols * rms_dtype_size(v.dtype));
+    if (dense) rms_advise_huge(v.data, (size_t)rows * (size_t)cols * rms_dtype_size(v.dtype));
     return RMS_OK;
 }
 

@@ -54,12 +54,15 @@ void rms_plan_free(rms_plan *p) {
     memset(p, 0, sizeof *p);
 }
 
-int64_t rms_trim_trailing_pad(int32_t *ids, int64_t *offsets, int64_t n_seqs, int32_t pad_id) {
+int64_t rms_trim_sequences(int32_t *ids, int64_t *offsets, int64_t n_seqs, int64_t keep_last, int64_t pad_id) {
     int64_t w = 0;
     for (int64_t s = 0; s < n_seqs; s++) {
-        const int64_t start = offsets[s];
-        int64_t len = offsets[s + 1] - start;
-        while (len > 1 && ids[start + len - 1] == pad_id) len--;
+        int64_t start = offsets[s], len = offsets[s + 1] - start;
+        if (keep_last > 0 && len > keep_last) {
+            start += len - keep_last;
+            len = keep_last;
+        }
+        while (pad_id >= 0 && len > 1 && ids[start + len - 1] == pad_id) len--;
         memmove(ids + w, ids + start, (size_t)len * sizeof *ids);
         offsets[s] = w;
         w += len;

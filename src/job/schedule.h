@@ -32,12 +32,14 @@ void rms_plan_free(rms_plan *p);
  * a longer sequence keeps its last max_tokens tokens, else it is skipped (returns -1). */
 int64_t rms_effective_length(int64_t len, int64_t max_tokens, int truncate_left);
 
-/* Pooling as transformers (>= 4.48) does it for a model whose config has a pad_token_id: the score is read at
- * the last token that is not pad_id, i.e. at position 0 when every token is pad_id. A causal model's output at
- * a position depends only on the tokens up to it, so dropping each sequence's trailing pad_id tokens (keeping
- * at least one) gives exactly that score at the last token. Compacts the n_seqs sequences of ids/offsets in
- * place and returns the new total of tokens. */
-int64_t rms_trim_trailing_pad(int32_t *ids, int64_t *offsets, int64_t n_seqs, int32_t pad_id);
+/* What of each sequence is computed, compacting the n_seqs sequences of ids/offsets in place; returns the new
+ * total of tokens.
+ *  - keep_last > 0 (--overlong truncate-left): a longer sequence keeps its last keep_last tokens.
+ *  - pad_id >= 0: pooling as transformers (>= 4.48) does it for a model whose config has a pad_token_id, the
+ *    score read at the last token that is not pad_id (position 0 when every token is pad_id). A causal model's
+ *    output at a position depends only on the tokens up to it, so dropping each sequence's trailing pad_id
+ *    tokens (keeping at least one) gives exactly that score at the last token. Applied after the truncation. */
+int64_t rms_trim_sequences(int32_t *ids, int64_t *offsets, int64_t n_seqs, int64_t keep_last, int64_t pad_id);
 
 /* ---- shared prompt prefixes ---- */
 

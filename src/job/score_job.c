@@ -181,19 +181,6 @@ int64_t rms_score_job_max_batch_rows(const rms_score_job *j) {
     return mx;
 }
 
-/* Keeps the last max_tokens ids of each of the n_seqs sequences, compacting ids in place. */
-static void truncate_left(rms_ids *ids, int64_t *offsets, int64_t n_seqs, int64_t max_tokens) {
-    int64_t w = 0;
-    for (int64_t s = 0; s < n_seqs; s++) {
-        const int64_t len = offsets[s + 1] - offsets[s], keep = len < max_tokens ? len : max_tokens;
-        memmove(ids->ids + w, ids->ids + offsets[s + 1] - keep, (size_t)keep * sizeof *ids->ids);
-        offsets[s] = w;
-        w += keep;
-    }
-    offsets[n_seqs] = w;
-    ids->n = w;
-}
-
 rms_status rms_score_job_batch(rms_score_job *j, int64_t b, int64_t *rows, int64_t *k, rms_ids *ids,
                                int64_t *offsets, rms_err *err) {
     *k = 0;
@@ -202,8 +189,9 @@ rms_status rms_score_job_batch(rms_score_job *j, int64_t b, int64_t *rows, int64
     ids->n = 0;
     if (*k == 0) return RMS_OK;
     rms_status st = rms_pairs_reader_ids(j->pairs, rows, *k, ids, offsets, err);
-    if (st == RMS_OK && j->o->overlong == RMS_OVERLONG_TRUNCATE_LEFT) truncate_left(ids, offsets, 2 * *k, j->o->max_tokens);
-    if (st == RMS_OK && j->pad_id >= 0) ids->n = rms_trim_trailing_pad(ids->ids, offsets, 2 * *k, (int32_t)j->pad_id);
+    if (st == RMS_OK) // --overlong truncate-left, then pooling at the last non-pad token
+        ids->n = rms_trim_sequences(ids->ids, offsets, 2 * *k,
+                                    j->o->overlong == RMS_OVERLONG_TRUNCATE_LEFT ? j->o->max_tokens : 0, j->pad_id);
     return st;
 }
 
