@@ -152,3 +152,14 @@ rms_status rms_h5_read_i64_attr(hid_t obj, const char *objname, const char *name
     rms_h5_close_id(&a, H5Aclose);
     return st;
 }
+
+rms_status rms_h5_read_str_attr_or(hid_t obj, const char *objname, const char *name, const char *dflt, char *out,
+                                   size_t cap, const char *path, rms_err *err) {
+    const htri_t exists = H5Aexists(obj, name);
+    if (exists < 0) return rms_h5_fail(err, RMS_ERR_FORMAT, path, objname, "cannot look up an attribute");
+    if (exists == 0) {
+        snprintf(out, cap, "%s", dflt);
+        return RMS_OK;
+    }
+    return rms_h5_read_str_attr(obj, objname, name, out, cap, path, err);
+}

@@ -52,6 +52,11 @@ rms_status rms_h5_open_attr(hid_t obj, const char *objname, const char *name, H5
 rms_status rms_h5_read_str_attr(hid_t obj, const char *objname, const char *name, char *out, size_t cap,
                                 const char *path, rms_err *err);
 
+/* As rms_h5_read_str_attr, but when obj has no attribute `name` (files written before it was recorded), out is
+ * dflt. */
+rms_status rms_h5_read_str_attr_or(hid_t obj, const char *objname, const char *name, const char *dflt, char *out,
+                                   size_t cap, const char *path, rms_err *err);
+
 /* Reads an integer attribute as int64. */
 rms_status rms_h5_read_i64_attr(hid_t obj, const char *objname, const char *name, int64_t *out, const char *path,
                                 rms_err *err);

@@ -1,5 +1,7 @@
 #include "io/json_string.h"
 
+#include "src/base/utf8.h"
+
 #include <string.h>
 
 static int hex4(const char *p, const char *end, unsigned *out) {
@@ -17,44 +19,84 @@ static int hex4(const char *p, const char *end, unsigned *out) {
     return 0;
 }
 
-static int put_utf8(rms_text *out, unsigned cp) {
-    char b[4];
-    size_t n;
-    if (cp < 0x80) { b[0] = (char)cp; n = 1; }
-    else if (cp < 0x800) { b[0] = (char)(0xC0 | cp >> 6); b[1] = (char)(0x80 | (cp & 0x3F)); n = 2; }
-    else if (cp < 0x10000) {
-        b[0] = (char)(0xE0 | cp >> 12); b[1] = (char)(0x80 | ((cp >> 6) & 0x3F)); b[2] = (char)(0x80 | (cp & 0x3F)); n = 3;
-    } else {
-        b[0] = (char)(0xF0 | cp >> 18); b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        b[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); b[3] = (char)(0x80 | (cp & 0x3F)); n = 4;
-    }
-    return rms_text_append(out, b, n);
-}
 
 static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-/* Decodes the escape after a backslash at *pp; advances *pp. Returns 0, -1 (bad escape), -2 (OOM). */
-static int decode_escape(const char **pp, const char *end, rms_text *out) {
-    const char *p = *pp;
-    if (p >= end) return -1;
+const char *rms_json_string_error_text(rms_json_string_error e) {
+    switch (e) {
+    case RMS_JSON_STRING_OK: return "no error";
+    case RMS_JSON_STRING_UNTERMINATED: return "unterminated string";
+    case RMS_JSON_STRING_CONTROL: return "raw control character in a string (it must be escaped)";
+    case RMS_JSON_STRING_BAD_ESCAPE: return "invalid escape in a string";
+    case RMS_JSON_STRING_BAD_U_ESCAPE: return "invalid \\uXXXX escape in a string";
+    case RMS_JSON_STRING_LONE_SURROGATE: return "lone surrogate \\uXXXX escape in a string (not representable in UTF-8)";
+    case RMS_JSON_STRING_NOMEM: return "out of memory";
+    }
+    return "unknown string error";
+}
+
+/* Decodes the escape whose backslash is body[*pos]; advances *pos past it, or sets it to the fault. */
+static rms_json_string_error decode_escape(const char *body, size_t len, size_t *pos, rms_text *out) {
+    const char *end = body + len, *bs = body + *pos, *p = bs + 1;
+    if (p >= end) {
+        *pos = len;
+        return RMS_JSON_STRING_UNTERMINATED;
+    }
     static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
     const char *k = memchr(from, *p, sizeof from - 1);
     if (k) {
-        *pp = p + 1;
-        return rms_text_append(out, &to[k - from], 1) ? -2 : 0;
+        *pos += 2;
+        return rms_text_append(out, &to[k - from], 1) ? RMS_JSON_STRING_NOMEM : RMS_JSON_STRING_OK;
     }
     unsigned cp, lo;
-    if (*p != 'u' || hex4(p + 1, end, &cp) != 0) return -1;
+    if (*p != 'u') return RMS_JSON_STRING_BAD_ESCAPE; // *pos: the backslash
+    if (hex4(p + 1, end, &cp) != 0) {
+        *pos = (size_t)(p - body);
+        return RMS_JSON_STRING_BAD_U_ESCAPE;
+    }
     p += 5;
-    if (cp >= 0xDC00 && cp <= 0xDFFF) return -1; // lone low surrogate
-    if (cp >= 0xD800 && cp <= 0xDBFF) {           // needs its low half
-        if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, end, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
-            return -1;
+    if (cp >= 0xDC00 && cp <= 0xDFFF) return RMS_JSON_STRING_LONE_SURROGATE; // a low half first
+    if (cp >= 0xD800 && cp <= 0xDBFF) {                                       // needs its low half next
+        if (end - p < 2 || p[0] != '\\' || p[1] != 'u') return RMS_JSON_STRING_LONE_SURROGATE;
+        if (hex4(p + 2, end, &lo) != 0) {
+            *pos = (size_t)(p + 1 - body);
+            return RMS_JSON_STRING_BAD_U_ESCAPE;
+        }
+        if (lo < 0xDC00 || lo > 0xDFFF) return RMS_JSON_STRING_LONE_SURROGATE;
         cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
         p += 6;
     }
-    *pp = p;
-    return put_utf8(out, cp) ? -2 : 0;
+    *pos = (size_t)(p - body);
+    return rms_utf8_append(out, cp) ? RMS_JSON_STRING_NOMEM : RMS_JSON_STRING_OK;
+}
+
+rms_json_string_error rms_json_decode_string_body(const char *body, size_t len, rms_text *out, size_t *pos) {
+    size_t i = 0;
+    for (;;) {
+        size_t run = i;
+        while (i < len && body[i] != '"' && body[i] != '\\' && (unsigned char)body[i] >= 0x20) i++;
+        if (i > run && rms_text_append(out, body + run, i - run) != 0) {
+            *pos = run;
+            return RMS_JSON_STRING_NOMEM;
+        }
+        if (i >= len) {
+            *pos = len;
+            return RMS_JSON_STRING_UNTERMINATED;
+        }
+        if (body[i] == '"') {
+            *pos = i + 1;
+            return RMS_JSON_STRING_OK;
+        }
+        if (body[i] != '\\') {
+            *pos = i;
+            return RMS_JSON_STRING_CONTROL;
+        }
+        const rms_json_string_error e = decode_escape(body, len, &i, out);
+        if (e != RMS_JSON_STRING_OK) {
+            *pos = i;
+            return e;
+        }
+    }
 }
 
 rms_status rms_json_decode_string_line(const char *line, size_t len, rms_text *out, rms_err *err) {
@@ -64,33 +106,18 @@ rms_status rms_json_decode_string_line(const char *line, size_t len, rms_text *o
     if (p >= end) return rms_fail(err, RMS_ERR_INPUT, "empty line (expected a JSON string)");
     if (*p != '"') return rms_fail(err, RMS_ERR_INPUT, "not a JSON string");
     p++;
-    for (;;) {
-        if (p >= end) return rms_fail(err, RMS_ERR_INPUT, "unterminated JSON string");
-        const char c = *p;
-        if (c == '"') break;
-        if ((unsigned char)c < 0x20) return rms_fail(err, RMS_ERR_INPUT, "raw control character in a JSON string (escape it)");
-        if (c == '\\') {
-            p++;
-            const int rc = decode_escape(&p, end, out);
-            if (rc == -2) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
-            if (rc != 0) return rms_fail(err, RMS_ERR_INPUT, "bad escape or lone surrogate in a JSON string");
-            continue;
-        }
-        const char *run = p;
-        while (p < end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20) p++;
-        if (rms_text_append(out, run, (size_t)(p - run)) != 0) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+    size_t used = 0;
+    switch (rms_json_decode_string_body(p, (size_t)(end - p), out, &used)) {
+    case RMS_JSON_STRING_OK: break;
+    case RMS_JSON_STRING_UNTERMINATED: return rms_fail(err, RMS_ERR_INPUT, "unterminated JSON string");
+    case RMS_JSON_STRING_CONTROL:
+        return rms_fail(err, RMS_ERR_INPUT, "raw control character in a JSON string (escape it)");
+    case RMS_JSON_STRING_NOMEM: return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+    default: return rms_fail(err, RMS_ERR_INPUT, "bad escape or lone surrogate in a JSON string");
     }
-    p++;
+    p += used;
     while (p < end && is_ws(*p)) p++;
     if (p != end) return rms_fail(err, RMS_ERR_INPUT, "text after the JSON string");
     return RMS_OK;
 }
 
-int rms_json_has_nul_escape(const char *json) {
-    for (const char *p = json; (p = strstr(p, "\\u")) != NULL; p += 2) {
-        size_t backslashes = 0;
-        for (const char *q = p; q >= json && *q == '\\'; q--) backslashes++;
-        if (backslashes % 2 == 1 && strncmp(p + 2, "0000", 4) == 0) return 1;
-    }
-    return 0;
-}

@@ -87,6 +87,7 @@ struct rms_pairs_writer {
     int n_buf;                     // rows buffered
     int64_t n_written;             // rows in the file
     int failed;                    // a write failed: close only cleans up
+    char format[16];               // the rows' format, written at close (prepare knows it after the first row)
 };
 
 static hid_t writer_mem_type(const rms_pairs_writer *w, col_kind k) {
@@ -204,6 +205,8 @@ static rms_status writer_open(rms_pairs_writer *w, const char *path, const rms_p
     }
     if (!rms_h5_write_str_attr(w->group, "tokenizer_sha256", meta->tokenizer_sha256) ||
         !rms_h5_write_str_attr(w->group, "template", meta->template_name) ||
+        !rms_h5_write_str_attr(w->group, "template_sha256", meta->template_sha256) ||
+        !rms_h5_write_str_attr(w->group, "tokenization", meta->tokenization) ||
         !rms_h5_write_str_attr(w->group, "tool_version", meta->tool_version))
         return rms_h5_fail(err, RMS_ERR_IO, path, "/pairs", "cannot write the attributes");
     return RMS_OK;
@@ -213,6 +216,9 @@ rms_status rms_pairs_writer_open(rms_pairs_writer **out, const char *path, const
     *out = NULL;
     if (strnlen(meta->tokenizer_sha256, sizeof meta->tokenizer_sha256) == sizeof meta->tokenizer_sha256 ||
         strnlen(meta->template_name, sizeof meta->template_name) == sizeof meta->template_name ||
+        strnlen(meta->template_sha256, sizeof meta->template_sha256) == sizeof meta->template_sha256 ||
+        strnlen(meta->format, sizeof meta->format) == sizeof meta->format ||
+        strnlen(meta->tokenization, sizeof meta->tokenization) == sizeof meta->tokenization ||
         strnlen(meta->tool_version, sizeof meta->tool_version) == sizeof meta->tool_version)
         return rms_fail(err, RMS_ERR_ARG, "%s: pairs metadata strings are not NUL-terminated", path);
     rms_pairs_writer *w = calloc(1, sizeof *w);
@@ -222,6 +228,7 @@ rms_status rms_pairs_writer_open(rms_pairs_writer **out, const char *path, const
     }
     w->file = w->group = w->t_str = w->t_ids_mem = w->t_ids_file = H5I_INVALID_HID;
     for (int c = 0; c < N_COLS; c++) w->ds[c] = H5I_INVALID_HID;
+    snprintf(w->format, sizeof w->format, "%s", meta->format);
     rms_h5_quiet q;
     rms_h5_quiet_begin(&q);
     rms_status st = writer_open(w, path, meta, err);
@@ -309,6 +316,8 @@ rms_status rms_pairs_writer_close(rms_pairs_writer *w, rms_err *err) {
         st = rms_fail(err, RMS_ERR_IO, "%s: incomplete: an earlier write failed", w->path);
     } else {
         st = writer_flush_rows(w, err);
+        if (st == RMS_OK && !rms_h5_write_str_attr(w->group, "format", w->format))
+            st = rms_h5_fail(err, RMS_ERR_IO, w->path, "/pairs", "cannot write attribute format");
         if (st == RMS_OK && !rms_h5_write_i64_attr(w->group, "n_rows", w->n_written))
             st = rms_h5_fail(err, RMS_ERR_IO, w->path, "/pairs", "cannot write attribute n_rows");
     }
@@ -325,6 +334,10 @@ rms_status rms_pairs_writer_close(rms_pairs_writer *w, rms_err *err) {
     writer_free(w);
     rms_h5_quiet_end(&q);
     return st;
+}
+
+void rms_pairs_writer_set_format(rms_pairs_writer *w, const char *format) {
+    snprintf(w->format, sizeof w->format, "%s", format);
 }
 
 /* ------------------------------------------------------------------ reader */
@@ -442,7 +455,13 @@ static rms_status reader_open(rms_pairs_reader *r, rms_pairs_meta *meta, rms_err
         (st = rms_h5_read_str_attr(r->group, "/pairs", "template", meta->template_name, sizeof meta->template_name,
                                    path, err)) != RMS_OK ||
         (st = rms_h5_read_str_attr(r->group, "/pairs", "tool_version", meta->tool_version, sizeof meta->tool_version,
-                                   path, err)) != RMS_OK)
+                                   path, err)) != RMS_OK ||
+        (st = rms_h5_read_str_attr_or(r->group, "/pairs", "template_sha256", "", meta->template_sha256,
+                                      sizeof meta->template_sha256, path, err)) != RMS_OK ||
+        (st = rms_h5_read_str_attr_or(r->group, "/pairs", "format", "tulu", meta->format, sizeof meta->format, path,
+                                      err)) != RMS_OK ||
+        (st = rms_h5_read_str_attr_or(r->group, "/pairs", "tokenization", "chat-template", meta->tokenization,
+                                      sizeof meta->tokenization, path, err)) != RMS_OK)
         return st;
     if (meta->n_rows < 0)
         return rms_fail(err, RMS_ERR_FORMAT, "%s: /pairs: negative n_rows %lld", path, (long long)meta->n_rows);

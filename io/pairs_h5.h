@@ -9,7 +9,10 @@
  *   chosen_text, rejected_text variable-length UTF-8 strings: the source conversations as JSON
  *   status                     int8: 0 ok, 3 bad input (then the ids are empty)
  *   error                      variable-length UTF-8 string: why a row is bad ("" when ok)
- * Attributes of /pairs: tokenizer_sha256, template, tool_version (strings), n_rows (int64).
+ * Attributes of /pairs: tokenizer_sha256, template (its name), template_sha256 (of its source), format (of the
+ * input rows: tulu, rewardbench, trl), tokenization (chat-template or text-with-special), tool_version (strings),
+ * n_rows (int64). Files written before template_sha256/format/tokenization were recorded read as "", "tulu" and
+ * "chat-template" (what prepare did then).
  *
  * Writing streams: rows are buffered and written a chunk at a time, so memory does not grow with N.
  * Ownership: rms_pairs_writer and rms_pairs_reader are opaque: *_open allocates one and returns it
@@ -33,7 +36,10 @@
 
 typedef struct rms_pairs_meta {
     char tokenizer_sha256[65];
-    char template_name[32];
+    char template_name[64];
+    char template_sha256[65];
+    char format[16];       // "tulu", "rewardbench", "trl"
+    char tokenization[32]; // "chat-template", "text-with-special"
     char tool_version[32];
     int64_t n_rows; /* filled by the reader; ignored by the writer (it counts) */
 } rms_pairs_meta;
@@ -55,7 +61,9 @@ typedef struct rms_pairs_writer rms_pairs_writer; /* opaque */
 /* Creates (truncates) path; *w is the new writer, to be freed by rms_pairs_writer_close. */
 rms_status rms_pairs_writer_open(rms_pairs_writer **w, const char *path, const rms_pairs_meta *meta, rms_err *err);
 rms_status rms_pairs_writer_append(rms_pairs_writer *w, const rms_pair_row *row, rms_err *err);
-/* Writes buffered rows and the n_rows attribute, closes and frees w (also on error). */
+/* The format attribute written at close (meta->format until set). */
+void rms_pairs_writer_set_format(rms_pairs_writer *w, const char *format);
+/* Writes buffered rows and the format and n_rows attributes, closes and frees w (also on error). */
 rms_status rms_pairs_writer_close(rms_pairs_writer *w, rms_err *err);
 
 typedef struct rms_pairs_reader rms_pairs_reader; /* opaque */

@@ -133,18 +133,6 @@ static rms_status scores_write_mutable_attrs(rms_scores *s, const rms_scores_met
     return RMS_OK;
 }
 
-/* String attribute `name` of /scores into out; when the file has none, dflt if given (an attribute added after
- * files were written: pooling), else an error. */
-static rms_status read_str_or(hid_t g, const char *path, const char *name, const char *dflt, char *out, size_t cap,
-                              rms_err *err) {
-    const htri_t exists = dflt ? H5Aexists(g, name) : 1;
-    if (exists < 0) return rms_h5_fail(err, RMS_ERR_FORMAT, path, "/scores", "cannot look up an attribute");
-    if (exists == 0) {
-        snprintf(out, cap, "%s", dflt);
-        return RMS_OK;
-    }
-    return rms_h5_read_str_attr(g, "/scores", name, out, cap, path, err);
-}
 #define POOLING_BEFORE_IT_WAS_RECORDED "last-token"
 
 
@@ -161,7 +149,9 @@ static rms_status scores_check_same_run(rms_scores *s, const rms_scores_meta *m,
     char have[sizeof m->model];
     rms_status st;
     for (size_t k = 0; k < sizeof strs / sizeof strs[0]; k++) {
-        if ((st = read_str_or(s->group, s->path, strs[k].name, strs[k].dflt, have, sizeof have, err)) != RMS_OK)
+        if ((st = strs[k].dflt ? rms_h5_read_str_attr_or(s->group, "/scores", strs[k].name, strs[k].dflt, have, sizeof have,
+                                                          s->path, err)
+                               : rms_h5_read_str_attr(s->group, "/scores", strs[k].name, have, sizeof have, s->path, err)) != RMS_OK)
             return st;
         if (strcmp(have, strs[k].want) != 0)
             return rms_fail(err, RMS_ERR_ARG, "%s: cannot resume: its %s is '%s' but this run's is '%s' (%s)", s->path,
@@ -360,7 +350,8 @@ rms_status rms_scores_open_read(rms_scores **out, const char *path, rms_scores_m
     if (st == RMS_OK) st = READ_STR(compute);
     if (st == RMS_OK) st = READ_STR(overlong);
     if (st == RMS_OK)
-        st = read_str_or(g, path, "pooling", POOLING_BEFORE_IT_WAS_RECORDED, meta->pooling, sizeof meta->pooling, err);
+        st = rms_h5_read_str_attr_or(g, "/scores", "pooling", POOLING_BEFORE_IT_WAS_RECORDED, meta->pooling,
+                                     sizeof meta->pooling, path, err);
     if (st == RMS_OK) st = READ_I64(max_tokens);
     if (st == RMS_OK) st = READ_I64(stages);
     if (st == RMS_OK) st = READ_I64(replicas);

@@ -53,3 +53,18 @@ rms_status rms_sha256_file(const char *path, char hex[65], rms_err *err) {
     close(fd);
     return st;
 }
+
+rms_status rms_sha256_bytes(const void *data, size_t n, char hex[65], rms_err *err) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    hex[0] = '\0';
+    if (EVP_Digest(data, n, md, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32)
+        return rms_fail(err, RMS_ERR_IO, "SHA-256 failed (OpenSSL EVP_Digest)");
+    static const char digits[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < md_len; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    hex[64] = '\0';
+    return RMS_OK;
+}

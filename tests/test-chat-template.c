@@ -1,9 +1,11 @@
-/* Unit tests of src/text/chat_template.c and io/json_string.c, io/conversation.c: rendering, Python-style
- * strip, template recognition (either newline spelling), JSON string decoding. (Parity with transformers'
- * Jinja rendering is tests/tokenizer/test_render_parity.py.) */
+/* Unit tests of src/text/chat_template.c and io/json_string.c: the template sources (built-in, tokenizer_config.json
+ * string or list form, chat_template.jinja), their names (either newline spelling of a built-in one), the special
+ * tokens as variables, Python-style strip, JSON string decoding. (Parity with transformers' Jinja rendering:
+ * tests/tokenizer/test_template_parity.py and test_render_parity.py.) */
 #include "tests/check.h"
-#include "io/conversation.h"
 #include "io/json_string.h"
+#include "io/json_value.h"
+#include "src/base/utf8.h"
 #include "src/text/chat_template.h"
 
 static const char *write_config(const char *name, const char *chat_template_json) {
@@ -17,18 +19,29 @@ static const char *write_config(const char *name, const char *chat_template_json
     return dir;
 }
 
-static void render(const rms_chat_template *ct, const char *json, const char *want) {
-    rms_conversation c;
+/* Renders the conversation json with ct (add_generation_prompt agp); checks the text is want (want_len bytes). */
+static void render_bytes(const rms_chat_template *ct, const char *json, int agp, const char *want, size_t want_len) {
     rms_err err;
-    CHECK_EQ_INT(rms_conversation_parse(&c, json, &err), RMS_OK);
+    rms_json_doc *doc = rms_json_doc_new();
+    rms_json *conv = NULL;
+    CHECK_EQ_INT(rms_json_parse(doc, json, strlen(json), &conv, &err), RMS_OK);
     rms_text out;
     rms_text_init(&out);
-    CHECK_EQ_INT(rms_chat_template_render(ct, c.msgs, c.n, &out, &err), RMS_OK);
-    if (strcmp(out.data, want) != 0) fprintf(stderr, "  got \"%s\"\n  want \"%s\"\n", out.data, want);
-    CHECK(strcmp(out.data, want) == 0);
+    const rms_status st = rms_chat_template_render(ct, conv, agp, &out, &err);
+    if (st != RMS_OK) fprintf(stderr, "  render failed: %s\n", err.msg);
+    CHECK_EQ_INT(st, RMS_OK);
+    const int same = st == RMS_OK && out.len == want_len && memcmp(out.data, want, want_len) == 0;
+    if (st == RMS_OK && !same) fprintf(stderr, "  got \"%s\" (%zu bytes)\n  want \"%s\"\n", out.data, out.len, want);
+    CHECK(same);
     rms_text_free(&out);
-    rms_conversation_free(&c);
+    rms_json_doc_free(doc);
 }
+
+static void render_agp(const rms_chat_template *ct, const char *json, int agp, const char *want) {
+    render_bytes(ct, json, agp, want, strlen(want));
+}
+
+static void render(const rms_chat_template *ct, const char *json, const char *want) { render_agp(ct, json, 0, want); }
 
 static void test_tulu_renders_turns_with_eos_after_each_assistant_and_newlines_between(void) {
     rms_chat_template ct;
@@ -42,6 +55,9 @@ static void test_tulu_renders_turns_with_eos_after_each_assistant_and_newlines_b
            "<|assistant|>\n4<|end_of_text|>");
     render(&ct, "[{\"role\":\"user\",\"content\":\"\"}]", "<|user|>\n\n");
     render(&ct, "[]", "");
+    static const char with_nul[] = "<|user|>\na\0b\n<|assistant|>\n"; // U+0000 inside a message survives
+    render_bytes(&ct, "[{\"role\":\"user\",\"content\":\"a\\u0000b\"}]", 1, with_nul, sizeof with_nul - 1);
+    rms_chat_template_free(&ct);
 }
 
 static void test_llama3_renders_bos_headers_and_trimmed_contents(void) {
@@ -51,19 +67,23 @@ static void test_llama3_renders_bos_headers_and_trimmed_contents(void) {
     render(&ct, "[{\"role\":\"user\",\"content\":\"\\n\\t Hi \\u3000\"},{\"role\":\"assistant\",\"content\":\"Yo\"}]",
            "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
            "<|start_header_id|>assistant<|end_header_id|>\n\nYo<|eot_id|>");
+    render_agp(&ct, "[{\"role\":\"user\",\"content\":\"q\"}]", 1,
+               "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nq<|eot_id|>"
+               "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    rms_chat_template_free(&ct);
 }
 
 static void test_python_strip_removes_unicode_whitespace_but_not_zero_width_space(void) {
     size_t s, e;
     const char *a = "\xe3\x80\x80 x\xc2\x85\x1f";    // U+3000, space, x, U+0085, U+001F
-    rms_python_strip(a, strlen(a), &s, &e);
+    rms_py_strip(a, strlen(a), &s, &e);
     CHECK_EQ_INT(s, 4);
     CHECK_EQ_INT(e, 5);
     const char *b = "\xe2\x80\x8bx";                  // U+200B is not str.isspace()
-    rms_python_strip(b, strlen(b), &s, &e);
+    rms_py_strip(b, strlen(b), &s, &e);
     CHECK_EQ_INT(s, 0);
     CHECK_EQ_INT(e, 4);
-    rms_python_strip("   ", 3, &s, &e);
+    rms_py_strip("   ", 3, &s, &e);
     CHECK_EQ_INT(e - s, 0);
 }
 
@@ -128,20 +148,97 @@ static rms_status load_auto(const char *src, enum newline_spelling nl, rms_chat_
     return rms_chat_template_load(ct, write_config("ct-auto", template_json(src, nl)), "auto", err);
 }
 
-static void test_auto_recognises_templates_and_names_the_options_otherwise(void) {
+static void test_auto_names_builtin_sources_and_interprets_any_other_template(void) {
     rms_chat_template ct;
     rms_err err;
     CHECK_EQ_INT(load_auto(TULU_SRC, NL_ESCAPE, &ct, &err), RMS_OK);
-    CHECK_EQ_INT(ct.kind, RMS_TEMPLATE_TULU);
-    CHECK(strcmp(ct.eos, "<|end_of_text|>") == 0);
+    CHECK(strcmp(ct.name, "tulu") == 0);
+    rms_chat_template_free(&ct);
     CHECK_EQ_INT(load_auto(LLAMA3_SRC, NL_REAL, &ct, &err), RMS_OK);
-    CHECK_EQ_INT(ct.kind, RMS_TEMPLATE_LLAMA3);
-    CHECK_EQ_INT(rms_chat_template_load(&ct, write_config("ct-unknown", "\"{{ messages }}\""), "auto", &err),
-                 RMS_ERR_UNSUPPORTED);
-    CHECK_CONTAINS(err.msg, "--template tulu");
-    CHECK_CONTAINS(err.msg, "--template llama3");
+    CHECK(strcmp(ct.name, "llama3") == 0);
+    CHECK(strcmp(ct.bos, "<|begin_of_text|>") == 0);
+    rms_chat_template_free(&ct);
+    // any other template is rendered as it is: here str() of the messages, Python's repr of a list of dicts
+    CHECK_EQ_INT(rms_chat_template_load(&ct, write_config("ct-other", "\"{{ messages }}|{{ eos_token }}\""), "auto", &err),
+                 RMS_OK);
+    CHECK(strcmp(ct.name, "tokenizer_config.json") == 0);
+    CHECK(strlen(ct.sha256) == 64);
+    render(&ct, "[{\"role\":\"user\",\"content\":\"it's\"}]", "[{'role': 'user', 'content': \"it's\"}]|<|end_of_text|>");
+    rms_chat_template_free(&ct);
     CHECK_EQ_INT(rms_chat_template_load(&ct, write_config("ct-none", NULL), "auto", &err), RMS_ERR_UNSUPPORTED);
+    CHECK_CONTAINS(err.msg, "--template tulu");
     CHECK_EQ_INT(rms_chat_template_load(&ct, write_config("ct-bad", NULL), "chatml", &err), RMS_ERR_ARG);
+    // a template that does not parse names the construct and its place
+    CHECK_EQ_INT(rms_chat_template_load(&ct, write_config("ct-broken", "\"{% for m in messages %}{{ m | wordwrap }}\""),
+                                        "auto", &err),
+                 RMS_ERR_FORMAT);
+    CHECK_CONTAINS(err.msg, "line 1 column 31: unknown filter 'wordwrap'");
+}
+
+static void test_the_list_form_uses_default_and_chat_template_jinja_comes_first(void) {
+    rms_chat_template ct;
+    rms_err err;
+    const char *dir = write_config("ct-list", "[{\"name\": \"tool_use\", \"template\": \"T\"}, "
+                                              "{\"name\": \"default\", \"template\": \"D{{ messages|length }}\"}]");
+    CHECK_EQ_INT(rms_chat_template_load(&ct, dir, "auto", &err), RMS_OK);
+    CHECK(strcmp(ct.name, "tokenizer_config.json:default") == 0);
+    render(&ct, "[{\"role\":\"user\",\"content\":\"x\"}]", "D1");
+    rms_chat_template_free(&ct);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/chat_template.jinja", dir);
+    FILE *f = fopen(path, "w");
+    fputs("J{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}\n", f); // its final newline is dropped
+    fclose(f);
+    CHECK_EQ_INT(rms_chat_template_load(&ct, dir, "auto", &err), RMS_OK);
+    CHECK(strcmp(ct.name, "chat_template.jinja") == 0);
+    render(&ct, "[{\"role\":\"user\",\"content\":\"x\"}]", "J<|begin_of_text|>x");
+    rms_chat_template_free(&ct);
+    // a list without "default"
+    CHECK_EQ_INT(rms_chat_template_load(&ct, write_config("ct-list-nodefault", "[{\"name\": \"rag\", \"template\": \"R\"}]"),
+                                        "auto", &err),
+                 RMS_ERR_UNSUPPORTED);
+    CHECK_CONTAINS(err.msg, "default");
+}
+
+static void test_special_tokens_are_variables_and_unset_ones_are_undefined(void) {
+    rms_chat_template ct;
+    rms_err err;
+    const char *dir = check_tmpdir("ct-specials");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    FILE *f = fopen(path, "w");
+    fputs("{\"bos_token\": null, \"eos_token\": \"<|im_end|>\", \"pad_token\": {\"content\": \"<pad>\", \"lstrip\": false},"
+          " \"additional_special_tokens\": [\"<a>\", {\"content\": \"<b>\"}], \"model_max_length\": 1000000000000000019884624838656,"
+          " \"chat_template\": \"{{ bos_token is defined }}|{{ eos_token }}|{{ pad_token }}|{{ additional_special_tokens|join(',') }}|"
+          "{{ tools is none }}{{ documents is none }}|{{ add_generation_prompt }}\"}", f);
+    fclose(f);
+    CHECK_EQ_INT(rms_chat_template_load(&ct, dir, "auto", &err), RMS_OK);
+    CHECK(strcmp(ct.bos, "") == 0);
+    render_agp(&ct, "[]", 0, "False|<|im_end|>|<pad>|<a>,<b>|TrueTrue|False");
+    render_agp(&ct, "[]", 1, "False|<|im_end|>|<pad>|<a>,<b>|TrueTrue|True");
+    rms_chat_template_free(&ct);
+}
+
+static void test_a_template_error_is_an_input_error_naming_the_message(void) {
+    rms_chat_template ct;
+    rms_err err;
+    CHECK_EQ_INT(rms_chat_template_load(&ct, write_config("ct-raise", "\"{% if messages[0].role != 'user' %}"
+                                                                      "{{ raise_exception('roles must alternate') }}{% endif %}ok\""),
+                                        "auto", &err),
+                 RMS_OK);
+    render(&ct, "[{\"role\":\"user\",\"content\":\"x\"}]", "ok");
+    rms_json_doc *doc = rms_json_doc_new();
+    rms_json *conv;
+    const char *bad = "[{\"role\":\"assistant\",\"content\":\"x\"}]";
+    CHECK_EQ_INT(rms_json_parse(doc, bad, strlen(bad), &conv, &err), RMS_OK);
+    rms_text out;
+    rms_text_init(&out);
+    CHECK_EQ_INT(rms_chat_template_render(&ct, conv, 0, &out, &err), RMS_ERR_INPUT);
+    CHECK_CONTAINS(err.msg, "roles must alternate");
+    CHECK_CONTAINS(err.msg, "line 1 column");
+    rms_text_free(&out);
+    rms_json_doc_free(doc);
+    rms_chat_template_free(&ct);
 }
 
 static void test_auto_picks_tulu_with_real_newlines_in_its_literals_as_the_released_file_has_them(void) {
@@ -152,13 +249,17 @@ static void test_auto_picks_tulu_with_real_newlines_in_its_literals_as_the_relea
     CHECK(strstr(json, "'<|system|>\\n' + message['content'] + '\\n' }}") != NULL);
     CHECK(strstr(json, "\\\\") == NULL);
     CHECK_EQ_INT(rms_chat_template_load(&ct, write_config("ct-auto-tulu-released", json), "auto", &err), RMS_OK);
-    CHECK_EQ_INT(ct.kind, RMS_TEMPLATE_TULU);
+    CHECK(strcmp(ct.name, "tulu") == 0);
     render(&ct, "[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":\" yo \"}]",
            "<|user|>\nhi\n<|assistant|>\n yo <|end_of_text|>");
-    // The escaped spelling and a mix of both still pick tulu.
+    rms_chat_template_free(&ct);
+    // The escaped spelling and a mix of both are named tulu too and render the same.
     for (int nl = NL_ESCAPE; nl <= NL_MIXED; nl++) {
         CHECK_EQ_INT(load_auto(TULU_SRC, (enum newline_spelling)nl, &ct, &err), RMS_OK);
-        CHECK_EQ_INT(ct.kind, RMS_TEMPLATE_TULU);
+        CHECK(strcmp(ct.name, "tulu") == 0);
+        render(&ct, "[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":\" yo \"}]",
+               "<|user|>\nhi\n<|assistant|>\n yo <|end_of_text|>");
+        rms_chat_template_free(&ct);
     }
 }
 
@@ -167,11 +268,12 @@ static void test_auto_picks_llama3_in_either_newline_spelling(void) {
     rms_err err;
     for (int nl = NL_ESCAPE; nl <= NL_MIXED; nl++) {
         CHECK_EQ_INT(load_auto(LLAMA3_SRC, (enum newline_spelling)nl, &ct, &err), RMS_OK);
-        CHECK_EQ_INT(ct.kind, RMS_TEMPLATE_LLAMA3);
+        CHECK(strcmp(ct.name, "llama3") == 0);
+        rms_chat_template_free(&ct);
     }
 }
 
-static void test_auto_refuses_a_template_one_character_away_in_either_spelling(void) {
+static void test_a_template_one_character_away_is_named_after_its_file_not_the_builtin(void) {
     // Each edit changes one character of the source (or of the escape \n); none renders the same.
     const char *const tulu_edits[][2] = {
         {"'<|assistant|>\\n'  +", "'<|assistant|>\\n' +"},   // one of the two spaces gone
@@ -195,30 +297,20 @@ static void test_auto_refuses_a_template_one_character_away_in_either_spelling(v
         for (size_t i = 0; i < sizeof tulu_edits / sizeof tulu_edits[0]; i++) {
             const rms_status st = load_auto(edited(TULU_SRC, tulu_edits[i][0], tulu_edits[i][1]),
                                             (enum newline_spelling)nl, &ct, &err);
-            if (st != RMS_ERR_UNSUPPORTED) fprintf(stderr, "  tulu edit %zu, spelling %d accepted\n", i, nl);
-            CHECK_EQ_INT(st, RMS_ERR_UNSUPPORTED);
+            const int named = st == RMS_OK && strcmp(ct.name, "tulu") == 0;
+            if (named) fprintf(stderr, "  tulu edit %zu, spelling %d named tulu\n", i, nl);
+            CHECK(!named);
+            if (st == RMS_OK) rms_chat_template_free(&ct);
         }
         for (size_t i = 0; i < sizeof llama3_edits / sizeof llama3_edits[0]; i++) {
             const rms_status st = load_auto(edited(LLAMA3_SRC, llama3_edits[i][0], llama3_edits[i][1]),
                                             (enum newline_spelling)nl, &ct, &err);
-            if (st != RMS_ERR_UNSUPPORTED) fprintf(stderr, "  llama3 edit %zu, spelling %d accepted\n", i, nl);
-            CHECK_EQ_INT(st, RMS_ERR_UNSUPPORTED);
+            const int named = st == RMS_OK && strcmp(ct.name, "llama3") == 0;
+            if (named) fprintf(stderr, "  llama3 edit %zu, spelling %d named llama3\n", i, nl);
+            CHECK(!named);
+            if (st == RMS_OK) rms_chat_template_free(&ct);
         }
     }
-}
-
-static void test_conversations_need_string_roles_and_contents(void) {
-    rms_conversation c;
-    rms_err err;
-    CHECK_EQ_INT(rms_conversation_parse(&c, "{\"role\":\"user\"}", &err), RMS_ERR_INPUT);
-    CHECK_EQ_INT(rms_conversation_parse(&c, "[{\"role\":\"user\",\"content\":null}]", &err), RMS_ERR_INPUT);
-    CHECK_CONTAINS(err.msg, "message 1: content");
-    CHECK_EQ_INT(rms_conversation_parse(&c, "[{\"role\":\"user\",\"content\":\"a\"}, 3]", &err), RMS_ERR_INPUT);
-    CHECK_CONTAINS(err.msg, "message 2");
-    CHECK_EQ_INT(rms_conversation_parse(&c, "[{\"role\":\"user\",\"content\":\"a\\u0000b\"}]", &err), RMS_ERR_INPUT);
-    CHECK_CONTAINS(err.msg, "U+0000");
-    CHECK_EQ_INT(rms_conversation_parse(&c, "[{\"role\":\"user\",\"content\":\"a\\\\u0000b\"}]", &err), RMS_OK);
-    rms_conversation_free(&c);
 }
 
 static void test_json_strings_decode_escapes_nul_and_surrogate_pairs(void) {
@@ -239,11 +331,13 @@ int main(void) {
     RUN(test_tulu_renders_turns_with_eos_after_each_assistant_and_newlines_between);
     RUN(test_llama3_renders_bos_headers_and_trimmed_contents);
     RUN(test_python_strip_removes_unicode_whitespace_but_not_zero_width_space);
-    RUN(test_auto_recognises_templates_and_names_the_options_otherwise);
+    RUN(test_auto_names_builtin_sources_and_interprets_any_other_template);
+    RUN(test_the_list_form_uses_default_and_chat_template_jinja_comes_first);
+    RUN(test_special_tokens_are_variables_and_unset_ones_are_undefined);
+    RUN(test_a_template_error_is_an_input_error_naming_the_message);
     RUN(test_auto_picks_tulu_with_real_newlines_in_its_literals_as_the_released_file_has_them);
     RUN(test_auto_picks_llama3_in_either_newline_spelling);
-    RUN(test_auto_refuses_a_template_one_character_away_in_either_spelling);
-    RUN(test_conversations_need_string_roles_and_contents);
+    RUN(test_a_template_one_character_away_is_named_after_its_file_not_the_builtin);
     RUN(test_json_strings_decode_escapes_nul_and_surrogate_pairs);
     return check_summary();
 }

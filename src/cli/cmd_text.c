@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/conversation.h"
 #include "io/ids_input.h"
 #include "io/json_string.h"
+#include "io/json_value.h"
 #include "src/text/chat_template.h"
 #include "src/base/options.h"
 #include "src/cli/commands.h"
@@ -20,6 +20,7 @@ typedef struct text_opts {
     int no_special;                    // tokenize
     int template_kind;                 // render: index in "auto|tulu|llama3"
     int print_text;                    // render
+    int add_generation_prompt;         // render
 } text_opts;
 
 #define T(field) offsetof(text_opts, field)
@@ -44,18 +45,27 @@ static const rms_opt RENDER_OPTS[] = {
     {"--tokenizer", RMS_OPT_PATH, "DIR", T(tokenizer), .required = 1,
      .help = "directory holding tokenizer.json and tokenizer_config.json"},
     {"--template", RMS_OPT_CHOICE, "auto|tulu|llama3", T(template_kind), .value = "auto",
-     .help = "auto: recognise tokenizer_config.json's chat_template;\n"
-             "tulu: Tulu 3 (<|user|>\\n...\\n<|assistant|>\\n...<eos>, no BOS);\n"
-             "llama3: Llama 3 (<bos><|start_header_id|>role<|end_header_id|>\\n\\n...<|eot_id|>)"},
+     .help = "auto: DIR's template (chat_template.jinja, else tokenizer_config.json's\n"
+             "chat_template), interpreted as transformers renders it;\n"
+             "tulu: built-in Tulu 3 (<|user|>\\n...\\n<|assistant|>\\n...<eos>, no BOS);\n"
+             "llama3: built-in Llama 3 (<bos><|start_header_id|>role<|end_header_id|>\\n\\n...<|eot_id|>)"},
+    {"--add-generation-prompt", RMS_OPT_FLAG, NULL, T(add_generation_prompt),
+     .help = "render with add_generation_prompt=True (default False, as a reward model scores)"},
     {"--text", RMS_OPT_FLAG, NULL, T(print_text),
      .help = "print the rendered text (one JSON string per line) instead of ids"},
     {0}};
 
 const rms_command RMS_CMD_RENDER = {
     .name = "render",
-    .synopsis = "usage: rmscore render --tokenizer DIR [--template auto|tulu|llama3] < conversations.jsonl > ids.jsonl",
-    .about = "Reads one JSON list of {\"role\", \"content\"} messages per line on stdin and prints the token ids of\n"
-             "transformers' `apply_chat_template(messages, tokenize=True)` (no generation prompt) per line.",
+    .synopsis = "usage: rmscore render --tokenizer DIR [--template auto|tulu|llama3] [--add-generation-prompt] [--text]\n"
+                "       < conversations.jsonl > ids.jsonl",
+    .about = "Reads one conversation per line on stdin (a JSON list of messages such as {\"role\", \"content\"}; any\n"
+             "JSON a template reads, U+0000 included) and prints the token ids of transformers'\n"
+             "`apply_chat_template(messages, tokenize=True)` per line: the chat template (Jinja) rendered with\n"
+             "messages, add_generation_prompt, tools=None, documents=None and the special tokens of\n"
+             "tokenizer_config.json, then tokenized without adding special tokens. A line the template refuses\n"
+             "(raise_exception, an undefined value used) stops the run with an error naming the line, after the\n"
+             "output of all earlier lines.",
     .opts = RENDER_OPTS,
 };
 
@@ -119,22 +129,28 @@ rms_status rms_cmd_render(int argc, char **argv, rms_err *err) {
     rms_chat_template ct;
     if ((st = rms_chat_template_load(&ct, o.tokenizer, RMS_TEMPLATE_CHOICES[o.template_kind], err)) != RMS_OK) return st;
     rms_tokenizer *tok = NULL;
-    if (!o.print_text && (st = rms_tokenizer_load(&tok, o.tokenizer, err)) != RMS_OK) return st;
+    if (!o.print_text && (st = rms_tokenizer_load(&tok, o.tokenizer, err)) != RMS_OK) {
+        rms_chat_template_free(&ct);
+        return st;
+    }
     rms_text text;
     rms_text_init(&text);
     rms_ids ids;
     rms_ids_init(&ids);
     char *line = NULL;
     size_t cap = 0;
+    ssize_t len;
     int64_t line_no = 0;
-    while (st == RMS_OK && getline(&line, &cap, stdin) >= 0) {
+    while (st == RMS_OK && (len = getline(&line, &cap, stdin)) >= 0) {
         line_no++;
         ids.n = 0;
-        rms_conversation conv;
-        if ((st = rms_conversation_parse(&conv, line, err)) == RMS_OK) {
-            st = rms_chat_template_render(&ct, conv.msgs, conv.n, &text, err);
-            rms_conversation_free(&conv);
-        }
+        rms_json_doc *doc = rms_json_doc_new();
+        rms_json *conv = NULL;
+        if (!doc) st = rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+        else if ((st = rms_json_parse(doc, line, (size_t)len, &conv, err)) == RMS_OK && conv->kind != RMS_JSON_ARRAY)
+            st = rms_fail(err, RMS_ERR_INPUT, "not a JSON list of messages");
+        if (st == RMS_OK) st = rms_chat_template_render(&ct, conv, o.add_generation_prompt, &text, err);
+        rms_json_doc_free(doc);
         if (st == RMS_OK && o.print_text) print_json_string(text.data, text.len);
         else if (st == RMS_OK && (st = rms_tokenizer_encode(tok, text.data, text.len, 0, &ids, err)) == RMS_OK)
             print_ids(&ids);
@@ -145,5 +161,6 @@ rms_status rms_cmd_render(int argc, char **argv, rms_err *err) {
     rms_ids_free(&ids);
     rms_text_free(&text);
     rms_tokenizer_free(tok);
+    rms_chat_template_free(&ct);
     return st;
 }

@@ -1,19 +1,21 @@
 #include "src/text/chat_template.h"
 
-#include "io/textfile.h"
-
-#include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "io/sha256.h"
+#include "io/textfile.h"
 
 #define PATH_LEN 4096
 
-/* The Jinja sources these renderers reproduce, each newline inside their string literals written as the
- * 2-character escape \n. A tokenizer_config.json may hold either that escape or a real newline there: the
- * released Llama-3.1-Tulu-3 files (open-instruct writes the template in ordinary Python strings) and Meta's
- * Llama 3 file have real newlines, other copies the escape. Jinja reads a string literal's escape \n as a
- * newline, so both spellings render the same: `auto` accepts both (same_template), from this one copy. */
+/* The built-in sources, each newline inside their string literals written as the 2-character escape \n.
+ * A tokenizer_config.json may hold either that escape or a real newline there: the released
+ * Llama-3.1-Tulu-3 files (open-instruct writes the template in ordinary Python strings) and Meta's Llama 3
+ * file have real newlines, other copies the escape. Jinja reads both alike; a file template that is one of
+ * these in either spelling is named after it (same_template). */
 static const char *const TULU_TEMPLATE =
     "{% for message in messages %}{% if message['role'] == 'system' %}{{ '<|system|>\\n' + message['content'] + "
     "'\\n' }}{% elif message['role'] == 'user' %}{{ '<|user|>\\n' + message['content'] + '\\n' }}{% elif "
@@ -27,143 +29,157 @@ static const char *const LLAMA3_TEMPLATE =
     "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% "
     "endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}";
 
-/* Whether the chat_template `cand` is the stored source `src`, where each escape \n of src (all of them
- * are inside Jinja string literals) may also be a real newline in cand; every other character must be the
- * same. Decided escape by escape, so a mix of both spellings (which Jinja also reads alike) is accepted. */
-static int same_template(const char *cand, const char *src) {
+static const char *const SPECIAL_KEYS[] = {"bos_token", "eos_token", "unk_token", "sep_token",
+                                           "pad_token", "cls_token", "mask_token", NULL};
+
+/* Whether the template cand (n bytes) is the stored source src, where each escape \n of src (all of them
+ * inside Jinja string literals) may also be a real newline in cand. */
+static int same_template(const char *cand, size_t n, const char *src) {
+    const char *end = cand + n;
     while (*src) {
-        if (src[0] == '\\' && src[1] == 'n' && cand[0] == '\n') {
+        if (src[0] == '\\' && src[1] == 'n' && cand < end && cand[0] == '\n') {
             cand++;
             src += 2;
         } else if (src[0] == '\\' && src[1] != '\0') { // any other escape, e.g. \\ before an n, as it is
-            if (cand[0] != src[0] || cand[1] != src[1]) return 0;
+            if (end - cand < 2 || cand[0] != src[0] || cand[1] != src[1]) return 0;
             cand += 2;
             src += 2;
         } else {
-            if (*cand != *src) return 0;
+            if (cand >= end || *cand != *src) return 0;
             cand++;
             src++;
         }
     }
-    return *cand == '\0';
-}
-
-const char *rms_template_name(rms_template_kind k) { return k == RMS_TEMPLATE_LLAMA3 ? "llama3" : "tulu"; }
-
-/* ------------------------------------------------------------------ str.strip() */
-
-static int python_isspace(uint32_t c) {
-    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
-}
-
-/* Decodes the UTF-8 character at s[i] (valid input assumed; invalid bytes decode as themselves). */
-static uint32_t decode_at(const unsigned char *s, size_t len, size_t i, size_t *next) {
-    const unsigned char c = s[i];
-    size_t n = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-    if (i + n > len) n = 1;
-    uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1Fu : n == 3 ? c & 0x0Fu : c & 0x07u;
-    for (size_t k = 1; k < n; k++) cp = cp << 6 | (s[i + k] & 0x3Fu);
-    *next = i + n;
-    return cp;
-}
-
-void rms_python_strip(const char *str, size_t len, size_t *start, size_t *end) {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0, next;
-    while (i < len && python_isspace(decode_at(s, len, i, &next))) i = next;
-    size_t e = len;
-    while (e > i) {
-        size_t b = e - 1;
-        while (b > i && (s[b] & 0xC0) == 0x80) b--; // back to the character's first byte
-        if (!python_isspace(decode_at(s, len, b, &next))) break;
-        e = b;
-    }
-    *start = i;
-    *end = e;
+    return cand == end;
 }
 
 /* ------------------------------------------------------------------ loading */
 
-static rms_status special_token(const cJSON *cfg, const char *key, char *out, const char *path, rms_err *err) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
-    if (cJSON_IsObject(v)) v = cJSON_GetObjectItemCaseSensitive(v, "content");
-    if (!cJSON_IsString(v)) return rms_fail(err, RMS_ERR_FORMAT, "%s: no %s string", path, key);
-    if (strlen(v->valuestring) >= RMS_SPECIAL_TOKEN_MAX) return rms_fail(err, RMS_ERR_FORMAT, "%s: %s is too long", path, key);
-    snprintf(out, RMS_SPECIAL_TOKEN_MAX, "%s", v->valuestring);
+/* A special token's text: a string, or an AddedToken object {"content": ...}; NULL when unset (null). */
+static const rms_json *token_text(const rms_json *v) {
+    if (v && v->kind == RMS_JSON_OBJECT) v = rms_json_get(v, "content");
+    return v && v->kind == RMS_JSON_STRING ? v : NULL;
+}
+
+static rms_status add_specials(rms_chat_template *ct, const rms_json *cfg, const char *path, rms_err *err) {
+    for (int k = 0; SPECIAL_KEYS[k]; k++) {
+        const rms_json *raw = rms_json_get(cfg, SPECIAL_KEYS[k]);
+        const rms_json *v = token_text(raw);
+        if (raw && raw->kind != RMS_JSON_NULL && !v)
+            return rms_fail(err, RMS_ERR_FORMAT, "%s: %s is neither a string nor an object with \"content\"", path,
+                            SPECIAL_KEYS[k]);
+        if (!v) continue;
+        ct->vars[ct->n_vars++] = (rms_jinja_var){SPECIAL_KEYS[k], v};
+        if (k == 0) snprintf(ct->bos, sizeof ct->bos, "%.*s", (int)(v->len < sizeof ct->bos ? v->len : sizeof ct->bos - 1), v->s);
+    }
+    const rms_json *extra = rms_json_get(cfg, "additional_special_tokens");
+    if (extra && extra->kind == RMS_JSON_ARRAY) { // strings or AddedToken objects: as their texts
+        rms_json *list = rms_json_new_array(ct->specials, extra->n);
+        if (!list) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+        for (int64_t i = 0; i < extra->n; i++) {
+            const rms_json *v = token_text(extra->items[i]);
+            if (!v) return rms_fail(err, RMS_ERR_FORMAT, "%s: additional_special_tokens[%lld] is not a token", path, (long long)i);
+            list->items[i] = (rms_json *)v;
+        }
+        ct->vars[ct->n_vars++] = (rms_jinja_var){"additional_special_tokens", list};
+    }
     return RMS_OK;
+}
+
+/* The file template of dir: chat_template.jinja, else tokenizer_config.json's chat_template (string, or the
+ * list form's "default"). *src points into *owned (free) or into cfg. */
+static rms_status file_template(const char *dir, const rms_json *cfg, const char *cfg_path, const char **src,
+                                size_t *len, char **owned, rms_chat_template *ct, rms_err *err) {
+    char path[PATH_LEN];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/chat_template.jinja", dir);
+    if (stat(path, &sb) == 0) {
+        rms_status st = rms_read_text_file(path, owned, len, err);
+        if (st != RMS_OK) return st;
+        *src = *owned;
+        snprintf(ct->name, sizeof ct->name, "chat_template.jinja");
+        return RMS_OK;
+    }
+    const rms_json *tpl = rms_json_get(cfg, "chat_template");
+    if (tpl && tpl->kind == RMS_JSON_STRING) {
+        *src = tpl->s;
+        *len = tpl->len;
+        snprintf(ct->name, sizeof ct->name, "tokenizer_config.json");
+        return RMS_OK;
+    }
+    if (tpl && tpl->kind == RMS_JSON_ARRAY) { // [{"name", "template"}]: transformers uses "default" without tools
+        for (int64_t i = 0; i < tpl->n; i++) {
+            const rms_json *name = rms_json_get(tpl->items[i], "name"), *body = rms_json_get(tpl->items[i], "template");
+            if (name && name->kind == RMS_JSON_STRING && strcmp(name->s, "default") == 0 && body &&
+                body->kind == RMS_JSON_STRING) {
+                *src = body->s;
+                *len = body->len;
+                snprintf(ct->name, sizeof ct->name, "tokenizer_config.json:default");
+                return RMS_OK;
+            }
+        }
+        return rms_fail(err, RMS_ERR_UNSUPPORTED, "%s: chat_template is a list without a \"default\" template", cfg_path);
+    }
+    return rms_fail(err, RMS_ERR_UNSUPPORTED,
+                    "%s: no chat_template (and no %s/chat_template.jinja); choose a built-in one with --template tulu "
+                    "or --template llama3",
+                    cfg_path, dir);
 }
 
 rms_status rms_chat_template_load(rms_chat_template *ct, const char *dir, const char *name, rms_err *err) {
     memset(ct, 0, sizeof *ct);
+    const int builtin_tulu = strcmp(name, "tulu") == 0, builtin_llama3 = strcmp(name, "llama3") == 0;
+    if (!builtin_tulu && !builtin_llama3 && strcmp(name, "auto") != 0)
+        return rms_fail(err, RMS_ERR_ARG, "--template: '%s' is not one of auto, tulu, llama3", name);
     char path[PATH_LEN];
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-    cJSON *cfg;
-    rms_status st = rms_read_json_file(path, &cfg, err);
-    if (st != RMS_OK) return st;
-    if ((st = special_token(cfg, "bos_token", ct->bos, path, err)) == RMS_OK &&
-        (st = special_token(cfg, "eos_token", ct->eos, path, err)) == RMS_OK) {
-        if (strcmp(name, "tulu") == 0) {
-            ct->kind = RMS_TEMPLATE_TULU;
-        } else if (strcmp(name, "llama3") == 0) {
-            ct->kind = RMS_TEMPLATE_LLAMA3;
-        } else if (strcmp(name, "auto") == 0) {
-            const cJSON *tpl = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
-            if (cJSON_IsString(tpl) && same_template(tpl->valuestring, TULU_TEMPLATE))
-                ct->kind = RMS_TEMPLATE_TULU;
-            else if (cJSON_IsString(tpl) && same_template(tpl->valuestring, LLAMA3_TEMPLATE))
-                ct->kind = RMS_TEMPLATE_LLAMA3;
-            else
-                st = rms_fail(err, RMS_ERR_UNSUPPORTED,
-                              "%s: %s chat_template is not one rmscore knows; choose one with --template tulu or "
-                              "--template llama3 if it renders the same text",
-                              path, cJSON_IsString(tpl) ? "its" : "no");
-        } else {
-            st = rms_fail(err, RMS_ERR_ARG, "--template: '%s' is not one of auto, tulu, llama3", name);
+    char *text = NULL, *owned = NULL;
+    size_t text_len = 0, len = 0;
+    rms_json *cfg = NULL;
+    const char *src = NULL;
+    rms_status st = rms_read_text_file(path, &text, &text_len, err);
+    if (st == RMS_OK && !(ct->specials = rms_json_doc_new())) st = rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+    if (st == RMS_OK && rms_json_parse(ct->specials, text, text_len, &cfg, err) != RMS_OK)
+        st = rms_fail_prefix(err, RMS_ERR_FORMAT, "%s", path);
+    if (st == RMS_OK && cfg->kind != RMS_JSON_OBJECT) st = rms_fail(err, RMS_ERR_FORMAT, "%s: not a JSON object", path);
+    if (st == RMS_OK) st = add_specials(ct, cfg, path, err);
+    if (st == RMS_OK) {
+        if (builtin_tulu || builtin_llama3) {
+            src = builtin_tulu ? TULU_TEMPLATE : LLAMA3_TEMPLATE;
+            len = strlen(src);
+            snprintf(ct->name, sizeof ct->name, "%s", name);
+        } else if ((st = file_template(dir, cfg, path, &src, &len, &owned, ct, err)) == RMS_OK) {
+            if (same_template(src, len, TULU_TEMPLATE)) snprintf(ct->name, sizeof ct->name, "tulu");
+            else if (same_template(src, len, LLAMA3_TEMPLATE)) snprintf(ct->name, sizeof ct->name, "llama3");
         }
     }
-    cJSON_Delete(cfg);
+    if (st == RMS_OK) st = rms_sha256_bytes(src, len, ct->sha256, err);
+    if (st == RMS_OK && (st = rms_jinja_compile(&ct->jinja, src, len, err)) != RMS_OK)
+        rms_fail_prefix(err, st, "%s", builtin_tulu || builtin_llama3 ? name : ct->name);
+    free(owned);
+    free(text); // the doc holds copies of everything the variables point to
+    if (st != RMS_OK) rms_chat_template_free(ct);
     return st;
+}
+
+void rms_chat_template_free(rms_chat_template *ct) {
+    rms_jinja_free(ct->jinja);
+    rms_json_doc_free(ct->specials);
+    memset(ct, 0, sizeof *ct);
 }
 
 /* ------------------------------------------------------------------ rendering */
 
-static rms_status render_tulu(const rms_chat_template *ct, const rms_message *m, int64_t n, rms_text *out) {
-    int bad = 0;
-    for (int64_t i = 0; i < n; i++) {
-        const char *role = m[i].role;
-        if (strcmp(role, "system") == 0 || strcmp(role, "user") == 0) {
-            bad |= rms_text_append_str(out, strcmp(role, "system") == 0 ? "<|system|>\n" : "<|user|>\n");
-            bad |= rms_text_append(out, m[i].content, m[i].content_len);
-            bad |= rms_text_append_str(out, "\n");
-        } else if (strcmp(role, "assistant") == 0) {
-            bad |= rms_text_append_str(out, "<|assistant|>\n");
-            bad |= rms_text_append(out, m[i].content, m[i].content_len);
-            bad |= rms_text_append_str(out, ct->eos);
-            if (i + 1 < n) bad |= rms_text_append_str(out, "\n");
-        } // any other role renders nothing, as the Jinja template
-    }
-    return bad ? RMS_ERR_NOMEM : RMS_OK;
-}
-
-static rms_status render_llama3(const rms_chat_template *ct, const rms_message *m, int64_t n, rms_text *out) {
-    int bad = 0;
-    for (int64_t i = 0; i < n; i++) {
-        size_t s, e;
-        rms_python_strip(m[i].content, m[i].content_len, &s, &e);
-        if (i == 0) bad |= rms_text_append_str(out, ct->bos);
-        bad |= rms_text_append_str(out, "<|start_header_id|>");
-        bad |= rms_text_append_str(out, m[i].role);
-        bad |= rms_text_append_str(out, "<|end_header_id|>\n\n");
-        bad |= rms_text_append(out, m[i].content + s, e - s);
-        bad |= rms_text_append_str(out, "<|eot_id|>");
-    }
-    return bad ? RMS_ERR_NOMEM : RMS_OK;
-}
-
-rms_status rms_chat_template_render(const rms_chat_template *ct, const rms_message *msgs, int64_t n, rms_text *out,
-                                    rms_err *err) {
-    rms_text_clear(out);
-    const rms_status st = ct->kind == RMS_TEMPLATE_LLAMA3 ? render_llama3(ct, msgs, n, out) : render_tulu(ct, msgs, n, out);
-    return st == RMS_OK ? RMS_OK : rms_fail(err, st, "out of memory rendering a conversation");
+rms_status rms_chat_template_render(const rms_chat_template *ct, const rms_json *messages, int add_generation_prompt,
+                                    rms_text *out, rms_err *err) {
+    static const rms_json JSON_NULL = {.kind = RMS_JSON_NULL};
+    const rms_json agp = {.kind = RMS_JSON_BOOL, .boolean = add_generation_prompt != 0};
+    rms_jinja_var vars[20];
+    int n = 0;
+    vars[n++] = (rms_jinja_var){"messages", messages};
+    vars[n++] = (rms_jinja_var){"add_generation_prompt", &agp};
+    vars[n++] = (rms_jinja_var){"tools", &JSON_NULL}; // transformers passes tools=None, documents=None
+    vars[n++] = (rms_jinja_var){"documents", &JSON_NULL};
+    for (int i = 0; i < ct->n_vars; i++) vars[n++] = ct->vars[i];
+    return rms_jinja_render(ct->jinja, vars, n, out, err);
 }

@@ -39,7 +39,7 @@ EXPECT = {
     9: (True, "9", ""),              # no id/source/prompt: id = row number
     10: (False, None, None),         # empty line
     11: (False, "bad-12", "sample/bad"),  # content is a list
-    12: (False, "bad-13", "sample/bad"),  # role is a number
+    12: (True, "bad-13", "sample/bad"),  # role is a number: the Tulu template skips that message, as jinja2 does
     13: (False, None, None),         # two objects on one line
     14: (True, "bad-15", "sample/bad"),
 }

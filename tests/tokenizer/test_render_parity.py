@@ -13,7 +13,8 @@ with real newlines inside its Jinja string literals, as the released file has it
 dir (auto → llama3), a copy of it whose template spells those newlines as the escape backslash + n
 (auto → llama3), the llama3 dir with --template tulu forced (eos then <|eot_id|>), and the tulu dir with
 --template llama3.
-Also the error behaviour on bad lines and on an unknown chat_template.
+Also the error behaviour on bad lines, conversations the template itself refuses or renders oddly (as
+jinja2 does), another chat_template (interpreted), and U+0000 in a message.
 Prints one PASS/FAIL line per check and a final `N passed, M failed`.
 """
 
@@ -82,7 +83,7 @@ WS_EDGES = ["", " ", "  ", "\n", "\n\n", "\t", " \n\t ", "\r\n", "\u3000", "\u00
 
 def conversations(seed=2024):
     rng = random.Random(seed)
-    # NUL is left out here (see nul_content: rmscore may refuse it in conversations).
+    # NUL is left out here (nul_content checks it on its own).
     strings = [s for s in corpus.corpus() if len(s) < 2000 and "\x00" not in s]
     specials = corpus.SPECIALS + corpus.PARTIAL_SPECIALS
     tulu_markers = ["<|user|>", "<|assistant|>", "<|system|>", "<|user|>\n", "\n<|assistant|>\n"]
@@ -216,57 +217,64 @@ def parity_case(a, label, tokdir, cfg, template_str, convs, wd, template_opt=Non
 
 
 def nul_content(a, tokdir, cfg, template_str, wd):
-    """U+0000 in a message: HF renders and encodes it (byte-level token 188).  rmscore passes if it does
-    the same, or if it refuses the line cleanly (one-line error naming the line, earlier lines printed)."""
+    """U+0000 in a message: HF renders and encodes it (byte-level token 188); rmscore must do the same."""
     convs = [[{"role": "user", "content": "hi"}],
              [{"role": "user", "content": "a\x00b"}, {"role": "assistant", "content": "\x00"}]]
     texts, hf = reference_ids(a, tokdir, cfg, template_str, convs, wd, "nul")
     rc, out, err, _ = rmscore_render(a, tokdir, convs_bytes(convs))
     got = C.parse_id_lines(out)
-    if rc == 0:
-        C.record("render-nul-content", got == hf, "HF=%s rmscore=%s" % (hf, got))
-    else:
-        ok, detail = C.error_line_ok(rc, err, 2)
-        C.record("render-nul-content", ok and got == hf[:1], "refused: " + detail)
+    C.record("render-nul-content", rc == 0 and got == hf, "rc=%d HF=%s rmscore=%s %s" % (rc, hf, got, err.strip()[-200:]))
 
 
 def render_errors(a, dirs, wd):
     tok = dirs["tulu"]
+    cfg = load_cfg(tok)
     good = b'[{"role": "user", "content": "hi"}]\n'
-    cases = [
-        ("not-json", b'[{"role": "user", "content": "hi"}'),
-        ("object-not-list", b'{"role": "user", "content": "hi"}'),
-        ("string", b'"hi"'),
-        ("list-of-strings", b'["user", "hi"]'),
-        ("missing-content", b'[{"role": "user"}]'),
-        ("missing-role", b'[{"content": "hi"}]'),
-        ("content-number", b'[{"role": "user", "content": 5}]'),
-        ("content-null", b'[{"role": "user", "content": null}]'),
-        ("role-number", b'[{"role": 1, "content": "hi"}]'),
-        ("invalid-utf8", b'[{"role": "user", "content": "a\xffb"}]'),
-    ]
-    for name, line in cases:
+    # Lines that are not a conversation at all: an error naming the line, earlier lines printed.
+    for name, line in [("not-json", b'[{"role": "user", "content": "hi"}'),
+                       ("object-not-list", b'{"role": "user", "content": "hi"}'),
+                       ("string", b'"hi"'),
+                       ("invalid-utf8", b'[{"role": "user", "content": "a\xffb"}]')]:
         rc, out, err, _ = rmscore_render(a, tok, good + line + b"\n" + good)
         ok, detail = C.error_line_ok(rc, err, 2)
         C.record("render-error-%s" % name, ok, detail)
+    # Lists whose messages the template reads oddly: the template decides, as in transformers. Where jinja2
+    # raises (content missing, not a string), rmscore stops with an error on that line; where jinja2 renders
+    # (a message without a role matches no branch of the Tulu template), rmscore renders the same ids.
+    for name, conv in [("missing-content", [{"role": "user"}]),
+                       ("content-number", [{"role": "user", "content": 5}]),
+                       ("content-null", [{"role": "user", "content": None}]),
+                       ("list-of-strings", ["user", "hi"]),
+                       ("missing-role", [{"content": "hi"}]),
+                       ("role-number", [{"role": 1, "content": "hi"}])]:
+        try:
+            ref = render_reference(cfg, cfg["chat_template"], conv)
+        except Exception as e:  # noqa: BLE001 - any jinja2 error
+            ref, why = None, "%s: %s" % (type(e).__name__, e)
+        line = json.dumps(conv).encode("ascii")
+        rc, out, err, _ = rmscore_render(a, tok, good + line + b"\n" + good)
+        if ref is None:
+            ok, detail = C.error_line_ok(rc, err, 2)
+            C.record("render-template-error-%s" % name, ok, "jinja2 raised %s; rmscore: %s" % (why, detail))
+        else:
+            rc1, out1, err1, _ = rmscore_render(a, tok, line + b"\n", None, text=True)
+            got = json.loads(out1) if rc1 == 0 and out1.strip() else None
+            C.record("render-template-renders-%s" % name, rc == 0 and got == ref,
+                     "jinja2 %r, rmscore %r (rc=%d %s)" % (ref, got, rc, err.strip()[-200:]))
 
-    # --template auto on an unknown chat_template: an error naming the choices.
+    # --template auto on any other chat_template: interpreted (see test_template_parity.py for many more).
     odd = os.path.join(wd, "tok", "unknown-template")
     os.makedirs(odd, exist_ok=True)
     shutil.copyfile(os.path.join(dirs["llama3"], "tokenizer.json"), os.path.join(odd, "tokenizer.json"))
-    cfg = load_cfg(dirs["llama3"])
-    cfg["chat_template"] = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    cfg_odd = load_cfg(dirs["llama3"])
+    cfg_odd["chat_template"] = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
     with open(os.path.join(odd, "tokenizer_config.json"), "w", encoding="utf-8") as f:
-        json.dump(cfg, f)
-    for opt in (None, "auto"):
-        rc, out, err, _ = rmscore_render(a, odd, good, opt)
-        lines = [l for l in err.split("\n") if l.startswith("rmscore: error:")]
-        ok = rc != 0 and len(lines) == 1 and "tulu" in lines[0] and "llama3" in lines[0] and out == b""
-        C.record("render-error-unknown-template-%s" % (opt or "default"), ok, "rc=%d stderr=%r" % (rc, err.strip()[-300:]))
-    # ...but a forced template still works there.
+        json.dump(cfg_odd, f)
+    parity_case(a, "render-other-template-auto", odd, cfg_odd, cfg_odd["chat_template"], conversations()[:30], wd)
+    # ...and a forced built-in template still works there.
     rc, out, err, _ = rmscore_render(a, odd, good, "llama3")
     want = [[128000, 128006, 882, 128007, 271, 6151, 128009]]
-    C.record("render-unknown-template-forced-llama3", rc == 0 and C.parse_id_lines(out) == want,
+    C.record("render-other-template-forced-llama3", rc == 0 and C.parse_id_lines(out) == want,
              "rc=%d out=%r err=%r" % (rc, out[:200], err[-200:]))
     rc, out, err, _ = rmscore_render(a, dirs["tulu"], good, "mistral")
     C.record("render-error-bad-template-option", rc != 0 and "rmscore: error:" in err, "rc=%d stderr=%r" % (rc, err.strip()[-300:]))
