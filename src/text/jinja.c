@@ -1081,8 +1081,13 @@ static jnode *parse_for(parser *P, const tok *at) {
     static const char *const IN[] = {"in", NULL};
     jnode *n = new_node(P, N_FOR, at);
     if (!n) return NULL;
-    jnode *target = parse_tuple(P, 1, 0, IN);
-    if (!target) return NULL;
+    jnode *target;
+    if (is_op(cur(P), "(")) { // {% for (a, b) in ... %}
+        P->i++;
+        if (!(target = parse_tuple(P, 1, 1, NULL)) || expect_op(P, ")") != 0) return NULL;
+    } else if (!(target = parse_tuple(P, 1, 0, IN))) {
+        return NULL;
+    }
     if (!is_name(cur(P), "in")) return pfail(P, cur(P), "expected 'in', got %s", tok_desc(cur(P))), NULL;
     P->i++;
     // the iterable: a tuple without parentheses, up to `if` or `recursive`

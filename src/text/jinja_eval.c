@@ -25,7 +25,7 @@ int jfail(jctx *c, const jnode *n, const char *fmt, ...) {
 }
 
 int jfail_nomem(jctx *c) {
-    return jfail(c, NULL, "out of memory (a render may use at most %zu MiB)", RMS_JINJA_MAX_MEMORY >> 20);
+    return jfail(c, c->at, "out of memory (a render may use at most %zu MiB)", RMS_JINJA_MAX_MEMORY >> 20);
 }
 
 /* ------------------------------------------------------------------ scopes */
@@ -391,6 +391,7 @@ static int apply_filter_chain(jctx *c, jscope *s, const jnode *chain, const jnod
 
 static int exec_stmt(jctx *c, jscope *s, const jnode *n) {
     jv v, w;
+    c->at = n;
     switch (n->type) {
     case N_TEXT:
         return emit(c, n, n->str, n->len) == 0 ? FLOW_OK : FLOW_ERROR;

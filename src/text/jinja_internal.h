@@ -154,6 +154,7 @@ typedef struct jctx {
     int64_t iterations; // loop iterations and macro calls so far
     int depth;          // macro calls in progress
     rms_err *err;
+    const jnode *at;    // the statement being run (where an error without a node of its own is reported)
     int failed;         // an error is recorded in err
     const jnode *hole_node; // a block set's / filter block's filter chain reads hole_value at this node
     jv hole_value;

@@ -206,23 +206,30 @@ static int py_isprintable(jctx *c, uint32_t cp, int *result) {
     return 0;
 }
 
-/* Characters whose Python upper()/lower()/title() is more than one character or depends on context
- * (SpecialCasing.txt): rmscore refuses to case-map them rather than give different text. */
+/* Characters whose Python upper()/lower() is more than one character or depends on context (SpecialCasing.txt:
+ * ß, ŉ, ǰ, ΐ, final sigma, ﬀ, ...): rmscore refuses to case-map them rather than give different text. */
 static int special_casing(uint32_t cp) {
     return cp == 0xDF || cp == 0x130 || cp == 0x149 || cp == 0x1F0 || cp == 0x390 || cp == 0x3A3 || cp == 0x3B0 ||
            cp == 0x587 || (cp >= 0x1E96 && cp <= 0x1E9A) || cp == 0x1E9E || (cp >= 0x1F50 && cp <= 0x1F56) ||
-           (cp >= 0x1F80 && cp <= 0x1FFC) || (cp >= 0xFB00 && cp <= 0xFB17) || (cp >= 0x1C4 && cp <= 0x1CC) ||
-           (cp >= 0x1F1 && cp <= 0x1F3);
+           (cp >= 0x1F80 && cp <= 0x1FFC) || (cp >= 0xFB00 && cp <= 0xFB17);
+}
+
+/* Characters whose title case is not their upper case (the digraphs Ǆ ǅ ǆ, Ǉ..., Ǳ..., Georgian letters):
+ * refused where title case is asked for (title(), capitalize()). */
+static int special_titlecase(uint32_t cp) {
+    return (cp >= 0x1C4 && cp <= 0x1CC) || (cp >= 0x1F1 && cp <= 0x1F3) || (cp >= 0x10D0 && cp <= 0x10FF);
 }
 
 enum { CASE_UPPER, CASE_LOWER, CASE_CAPITALIZE, CASE_TITLE, CASE_SWAP };
 
-static int map_case(jctx *c, const jnode *n, uint32_t cp, int upper, uint32_t *out) {
+/* cp in upper case (upper = 1; title = 1: title case, as the first letter of a word in title()/capitalize()) or
+ * lower case. */
+static int map_case(jctx *c, const jnode *n, uint32_t cp, int upper, int title, uint32_t *out) {
     if (cp < 0x80) {
         *out = upper ? (cp >= 'a' && cp <= 'z' ? cp - 32 : cp) : (cp >= 'A' && cp <= 'Z' ? cp + 32 : cp);
         return 0;
     }
-    if (special_casing(cp))
+    if (special_casing(cp) || (upper && title && special_titlecase(cp)))
         return jfail(c, n, "case mapping of U+%04X is outside rmscore's Jinja subset (Python maps it specially)", cp);
     jlib_state *s = lib(c);
     if (!s) return -1;
@@ -257,7 +264,7 @@ static int case_string(jctx *c, const jnode *n, jv v, int mode, int jinja_title,
         else if (mode == CASE_CAPITALIZE) upper = first;
         else if (mode == CASE_SWAP) {
             uint32_t lo = cp;
-            if ((st = map_case(c, n, cp, 0, &lo)) != 0) break;
+            if ((st = map_case(c, n, cp, 0, 0, &lo)) != 0) break;
             upper = lo == cp;
         } else if (jinja_title) {
             upper = word_start;
@@ -269,7 +276,7 @@ static int case_string(jctx *c, const jnode *n, jv v, int mode, int jinja_title,
             word_start = !cased;
         }
         first = 0;
-        if ((st = map_case(c, n, cp, upper, &m)) != 0) break;
+        if ((st = map_case(c, n, cp, upper, mode == CASE_CAPITALIZE || mode == CASE_TITLE, &m)) != 0) break;
         char b[4];
         if (rms_text_append(&t, b, rms_utf8_encode(b, m)) != 0) st = jfail_nomem(c);
     }
