@@ -41,6 +41,10 @@ typedef struct rms_score_opts {
     int compute;                    // rms_compute
     int allow_mismatch, quiet;
     int no_prefix_sharing;          // 0: a pair's shared prompt prefix is computed once
+    int64_t stop_at;                // Unix time by which the run must have stopped and flushed (0: none):
+                                    // --stop-at, --time-budget, or the Slurm job's end time
+    int progress_json;              // progress as JSON lines (one object per line) on stderr
+    int strict;                     // exit status 4 when rows of the dataset are bad input
 } rms_score_opts;
 
 /* The directory whose tokenizer.json the dataset is checked against: --tokenizer, else --model. */

@@ -1,0 +1,2 @@
+/* fingerprint.c — placeholder until implemented. */
+typedef int rms_placeholder_fingerprint;

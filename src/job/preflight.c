@@ -1,0 +1,2 @@
+/* preflight.c — placeholder until implemented. */
+typedef int rms_placeholder_preflight;

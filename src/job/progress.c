@@ -1,0 +1,2 @@
+/* progress.c — placeholder until implemented. */
+typedef int rms_placeholder_progress;
