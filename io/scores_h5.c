@@ -15,11 +15,12 @@
  * killer, job time limit) at any moment of a call leaves a file that opens, with every row of every returned
  * call; rows of the interrupted call may have their scores (or some of their statuses) on disk, and those
  * still pending are scored again on resume. Residual risks:
- *   - resuming rewrites the run attributes that changed (stages, replicas, config_sha256, tool_version,
- *     pairs_file), a metadata change: a kill inside rms_scores_open's resume can damage the /scores header
- *     (the error then says to move the file away). Resuming an unchanged run rewrites none. Opening for
- *     writing also sets, and closing clears, the superblock's file-consistency flag (one in-place byte), which
- *     HDF5 1.10 ignores when it opens a version-0 superblock: a killed job's file still reopens;
+ *   - resuming rewrites the run attributes that changed (model and pairs_file paths, stages, replicas,
+ *     config_sha256, tool_version; the identity, once, when a file without it is adopted), a metadata change:
+ *     a kill inside rms_scores_open's resume can damage the /scores header (the error then says to move the file
+ *     away). Resuming an unchanged run rewrites none. Opening for writing also sets, and closing clears, the
+ *     superblock's file-consistency flag (one in-place byte), which HDF5 1.10 ignores when it opens a version-0
+ *     superblock: a killed job's file still reopens;
  *   - H5Fflush hands the data to the OS but does not fsync: an OS crash or power loss can lose recent calls;
  *   - the default (earliest) file format is kept on purpose: superblock v3 (libver latest) marks files open for
  *     writing and refuses to reopen them after a crash until `h5clear -s` is run.
@@ -29,11 +30,14 @@
  */
 #include "io/scores_h5.h"
 
+#include "io/fingerprint.h"
 #include "io/h5util.h"
 
 #include <errno.h>
 #include <hdf5.h>
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -92,9 +96,10 @@ static rms_status scores_free(rms_scores *s, rms_status st, rms_err *err) {
 
 static int meta_strings_terminated(const rms_scores_meta *m) {
 #define TERMINATED(f) (strnlen(m->f, sizeof m->f) < sizeof m->f)
-    return TERMINATED(model) && TERMINATED(pairs_file) && TERMINATED(pairs_tokenizer_sha256) &&
-           TERMINATED(config_sha256) && TERMINATED(compute) && TERMINATED(overlong) && TERMINATED(pooling) &&
-           TERMINATED(tool_version);
+    return TERMINATED(model) && TERMINATED(model_fingerprint) && TERMINATED(model_files) && TERMINATED(pairs_file) &&
+           TERMINATED(pairs_tokenizer_sha256) && TERMINATED(pairs_template) && TERMINATED(pairs_template_sha256) &&
+           TERMINATED(pairs_tokenization) && TERMINATED(config_sha256) && TERMINATED(compute) &&
+           TERMINATED(overlong) && TERMINATED(pooling) && TERMINATED(tool_version);
 #undef TERMINATED
 }
 
@@ -111,18 +116,17 @@ static int scores_attr_equals(const rms_scores *s, const char *name, const char 
     return rms_h5_read_i64_attr(s->group, "/scores", name, &have, s->path, &ignored) == RMS_OK && have == i64;
 }
 
-/* Writes the run attributes a resumed run may change (stages, replicas, config_sha256, tool_version, pairs_file);
- * with only_changed, only those whose stored value differs, so that resuming the same run changes no metadata.
- * model, compute, overlong, pooling and max_tokens must match instead (scores_check_same_run), and n_rows and
- * pairs_tokenizer_sha256 tie the file to its dataset. */
+/* Writes the run attributes a resumed run may change (the model and pairs_file paths, stages, replicas,
+ * config_sha256, tool_version); with only_changed, only those whose stored value differs, so that resuming the
+ * same run changes no metadata. Everything else must match instead (scores_resume). */
 static rms_status scores_write_mutable_attrs(rms_scores *s, const rms_scores_meta *m, int only_changed,
                                              rms_err *err) {
     const struct {
         const char *name, *str; // str NULL: an int64 attribute of value i64
         int64_t i64;
     } attrs[] = {
-        {"pairs_file", m->pairs_file, 0}, {"config_sha256", m->config_sha256, 0}, {"stages", NULL, m->stages},
-        {"replicas", NULL, m->replicas},  {"tool_version", m->tool_version, 0},
+        {"model", m->model, 0},           {"pairs_file", m->pairs_file, 0},     {"config_sha256", m->config_sha256, 0},
+        {"stages", NULL, m->stages},      {"replicas", NULL, m->replicas},      {"tool_version", m->tool_version, 0},
     };
     for (size_t k = 0; k < sizeof attrs / sizeof attrs[0]; k++) {
         if (only_changed && scores_attr_equals(s, attrs[k].name, attrs[k].str, attrs[k].i64)) continue;
@@ -133,36 +137,123 @@ static rms_status scores_write_mutable_attrs(rms_scores *s, const rms_scores_met
     return RMS_OK;
 }
 
+/* Writes the identity: model_fingerprint, model_files, pairs_template, pairs_template_sha256, pairs_tokenization,
+ * shard_index, shard_count (at creation, or once when an older file is adopted). */
+static rms_status scores_write_identity(rms_scores *s, const char *shown_path, const rms_scores_meta *m,
+                                        rms_err *err) {
+    if (!rms_h5_write_str_attr(s->group, "model_fingerprint", m->model_fingerprint) ||
+        !rms_h5_write_str_attr(s->group, "model_files", m->model_files) ||
+        !rms_h5_write_str_attr(s->group, "pairs_template", m->pairs_template) ||
+        !rms_h5_write_str_attr(s->group, "pairs_template_sha256", m->pairs_template_sha256) ||
+        !rms_h5_write_str_attr(s->group, "pairs_tokenization", m->pairs_tokenization) ||
+        !rms_h5_write_i64_attr(s->group, "shard_index", m->shard_index) ||
+        !rms_h5_write_i64_attr(s->group, "shard_count", m->shard_count))
+        return rms_h5_fail(err, RMS_ERR_IO, shown_path, "/scores", "cannot write the identity attributes");
+    return RMS_OK;
+}
+
+static int scores_has_attr(const rms_scores *s, const char *name) { return H5Aexists(s->group, name) > 0; }
+
 #define POOLING_BEFORE_IT_WAS_RECORDED "last-token"
 
 
-/* A resumed run must score like the runs that wrote the file: same model, compute, overlong, pooling and
- * max_tokens. */
-static rms_status scores_check_same_run(rms_scores *s, const rms_scores_meta *m, rms_err *err) {
-    static const char hint[] = "a scores file holds the results of one run: for other settings choose a new --out";
+static const char NEW_OUT[] = "a scores file holds the results of one run: for other settings choose a new --out";
+
+/* The string attribute name of /scores (dflt when absent, if dflt is not NULL) must equal want. */
+static rms_status scores_expect_str(rms_scores *s, const char *name, const char *dflt, const char *want,
+                                    rms_status on_mismatch, const char *hint, rms_err *err) {
+    char have[RMS_SCORES_MODEL_FILES_MAX];
+    rms_status st = dflt ? rms_h5_read_str_attr_or(s->group, "/scores", name, dflt, have, sizeof have, s->path, err)
+                         : rms_h5_read_str_attr(s->group, "/scores", name, have, sizeof have, s->path, err);
+    if (st != RMS_OK) return st;
+    if (strcmp(have, want) == 0) return RMS_OK;
+    return rms_fail(err, on_mismatch, "%s: cannot resume: its %s is '%s' but this run's is '%s' (%s)", s->path, name,
+                    have, want, hint);
+}
+
+/* The same settings: compute, overlong, pooling, max_tokens (recorded by every version). */
+static rms_status scores_check_settings(rms_scores *s, const rms_scores_meta *m, rms_err *err) {
     const struct {
         const char *name, *want, *dflt;
-    } strs[] = {{"model", m->model, NULL},
-                {"compute", m->compute, NULL},
+    } strs[] = {{"compute", m->compute, NULL},
                 {"overlong", m->overlong, NULL},
                 {"pooling", m->pooling, POOLING_BEFORE_IT_WAS_RECORDED}};
-    char have[sizeof m->model];
     rms_status st;
-    for (size_t k = 0; k < sizeof strs / sizeof strs[0]; k++) {
-        if ((st = strs[k].dflt ? rms_h5_read_str_attr_or(s->group, "/scores", strs[k].name, strs[k].dflt, have, sizeof have,
-                                                          s->path, err)
-                               : rms_h5_read_str_attr(s->group, "/scores", strs[k].name, have, sizeof have, s->path, err)) != RMS_OK)
+    for (size_t k = 0; k < sizeof strs / sizeof strs[0]; k++)
+        if ((st = scores_expect_str(s, strs[k].name, strs[k].dflt, strs[k].want, RMS_ERR_ARG, NEW_OUT, err)) != RMS_OK)
             return st;
-        if (strcmp(have, strs[k].want) != 0)
-            return rms_fail(err, RMS_ERR_ARG, "%s: cannot resume: its %s is '%s' but this run's is '%s' (%s)", s->path,
-                            strs[k].name, have, strs[k].want, hint);
-    }
     int64_t max_tokens;
     if ((st = rms_h5_read_i64_attr(s->group, "/scores", "max_tokens", &max_tokens, s->path, err)) != RMS_OK)
         return st;
     if (max_tokens != m->max_tokens)
         return rms_fail(err, RMS_ERR_ARG, "%s: cannot resume: its max_tokens is %lld but this run's is %lld (%s)",
-                        s->path, (long long)max_tokens, (long long)m->max_tokens, hint);
+                        s->path, (long long)max_tokens, (long long)m->max_tokens, NEW_OUT);
+    return RMS_OK;
+}
+
+/* The identity of a file that records it: the dataset's template and tokenization, the model's fingerprint (the
+ * files that differ named), the shard. */
+static rms_status scores_check_identity(rms_scores *s, const rms_scores_meta *m, rms_err *err) {
+    static const char other_data[] = "scores of another dataset? prepare it again as before, or choose a new --out";
+    rms_status st;
+    if ((st = scores_expect_str(s, "pairs_template_sha256", NULL, m->pairs_template_sha256, RMS_ERR_FORMAT,
+                                other_data, err)) != RMS_OK ||
+        (st = scores_expect_str(s, "pairs_tokenization", NULL, m->pairs_tokenization, RMS_ERR_FORMAT, other_data,
+                                err)) != RMS_OK)
+        return st;
+    char fp[65], path[sizeof m->model];
+    if ((st = rms_h5_read_str_attr(s->group, "/scores", "model_fingerprint", fp, sizeof fp, s->path, err)) != RMS_OK)
+        return st;
+    if (strcmp(fp, m->model_fingerprint) != 0) {
+        char *files = malloc(RMS_SCORES_MODEL_FILES_MAX), diff[400];
+        rms_err ignored; // the manifest and the path only make the message clearer
+        diff[0] = '\0';
+        if (files && rms_h5_read_str_attr(s->group, "/scores", "model_files", files, RMS_SCORES_MODEL_FILES_MAX,
+                                          s->path, &ignored) == RMS_OK)
+            rms_fingerprint_manifest_diff(files, m->model_files, diff, sizeof diff);
+        free(files);
+        if (rms_h5_read_str_attr(s->group, "/scores", "model", path, sizeof path, s->path, &ignored) != RMS_OK)
+            snprintf(path, sizeof path, "?");
+        return rms_fail(err, RMS_ERR_ARG,
+                        "%s: cannot resume: it was scored by another model: its model_fingerprint is %.16s... (model "
+                        "%s then) but %s has %.16s...%s%s (%s)",
+                        s->path, fp, path, m->model, m->model_fingerprint, diff[0] ? ": " : "", diff, NEW_OUT);
+    }
+    int64_t index = -1, count = -1;
+    if ((st = rms_h5_read_i64_attr(s->group, "/scores", "shard_index", &index, s->path, err)) != RMS_OK ||
+        (st = rms_h5_read_i64_attr(s->group, "/scores", "shard_count", &count, s->path, err)) != RMS_OK)
+        return st;
+    if (index != m->shard_index || count != m->shard_count)
+        return rms_fail(err, RMS_ERR_ARG,
+                        "%s: cannot resume: it holds shard %lld/%lld but this run scores shard %lld/%lld (the shard "
+                        "file of another task? each --shard I/N has its own --out)",
+                        s->path, (long long)index, (long long)count, (long long)m->shard_index,
+                        (long long)m->shard_count);
+    return RMS_OK;
+}
+
+/* A file written before the identity was recorded: refused unless m->adopt_identity; then its model path must
+ * name this run's model directory (the path as recorded, or where it leads from here). */
+static rms_status scores_check_unrecorded(rms_scores *s, const rms_scores_meta *m, rms_err *err) {
+    char tool[64] = "", model[sizeof m->model], resolved[PATH_MAX];
+    rms_err ignored;
+    if (rms_h5_read_str_attr(s->group, "/scores", "tool_version", tool, sizeof tool, s->path, &ignored) != RMS_OK)
+        snprintf(tool, sizeof tool, "an older rmscore");
+    if (!m->adopt_identity)
+        return rms_fail(err, RMS_ERR_ARG,
+                        "%s: cannot resume: it was written by %s, which did not record the model's fingerprint, so "
+                        "nothing ties its rows to the checkpoint in %s; to resume it anyway, trusting that this is "
+                        "the checkpoint that scored them, add --allow-unverified-resume (its other settings must "
+                        "still agree), or choose a new --out",
+                        s->path, tool, m->model);
+    rms_status st = rms_h5_read_str_attr(s->group, "/scores", "model", model, sizeof model, s->path, err);
+    if (st != RMS_OK) return st;
+    const int same = strcmp(model, m->model) == 0 || (realpath(model, resolved) && strcmp(resolved, m->model) == 0);
+    if (!same)
+        return rms_fail(err, RMS_ERR_ARG,
+                        "%s: cannot resume: its model is '%s' but this run's is '%s' (it records no model fingerprint, "
+                        "so its model path is all there is to compare; %s)",
+                        s->path, model, m->model, NEW_OUT);
     return RMS_OK;
 }
 
@@ -211,6 +302,7 @@ static rms_status scores_create(rms_scores *s, const char *tmp_path, const rms_s
         !rms_h5_write_str_attr(s->group, "pooling", m->pooling) ||
         !rms_h5_write_i64_attr(s->group, "max_tokens", m->max_tokens))
         return rms_h5_fail(err, RMS_ERR_IO, tmp_path, "/scores", "cannot write the attributes");
+    if (m->model_fingerprint[0] && (st = scores_write_identity(s, tmp_path, m, err)) != RMS_OK) return st;
     if ((st = scores_write_mutable_attrs(s, m, 0, err)) != RMS_OK || (st = scores_flush(s, err)) != RMS_OK) return st;
     if (rename(tmp_path, s->path) != 0)
         return rms_fail(err, RMS_ERR_IO, "%s: cannot rename %s into place: %s", s->path, tmp_path, strerror(errno));
@@ -277,9 +369,13 @@ static rms_status scores_resume(rms_scores *s, const rms_scores_meta *m, rms_err
                         "%s: cannot resume: its pairs_tokenizer_sha256 is '%s' but the pairs file's is '%s' "
                         "(scores of another dataset or tokenizer?)",
                         path, sha, m->pairs_tokenizer_sha256);
-    if ((st = scores_check_same_run(s, m, err)) != RMS_OK ||
-        (st = scores_write_mutable_attrs(s, m, 1, err)) != RMS_OK)
+    // what it records must agree; the identity, when it records it, too (else only an explicit adoption resumes)
+    const int recorded = scores_has_attr(s, "model_fingerprint");
+    if ((st = scores_check_settings(s, m, err)) != RMS_OK ||
+        (st = recorded ? scores_check_identity(s, m, err) : scores_check_unrecorded(s, m, err)) != RMS_OK)
         return st;
+    if (!recorded && m->model_fingerprint[0] && (st = scores_write_identity(s, path, m, err)) != RMS_OK) return st;
+    if ((st = scores_write_mutable_attrs(s, m, 1, err)) != RMS_OK) return st;
     return scores_flush(s, err);
 }
 
@@ -342,6 +438,7 @@ rms_status rms_scores_open_read(rms_scores **out, const char *path, rms_scores_m
     if (st == RMS_OK) st = scores_check_layout(s, err);
     g = s->group;
 #define READ_STR(f) rms_h5_read_str_attr(g, "/scores", #f, meta->f, sizeof meta->f, path, err)
+#define READ_STR_OR(f, dflt) rms_h5_read_str_attr_or(g, "/scores", #f, dflt, meta->f, sizeof meta->f, path, err)
 #define READ_I64(f) rms_h5_read_i64_attr(g, "/scores", #f, &meta->f, path, err)
     if (st == RMS_OK) st = READ_STR(model);
     if (st == RMS_OK) st = READ_STR(pairs_file);
@@ -349,14 +446,23 @@ rms_status rms_scores_open_read(rms_scores **out, const char *path, rms_scores_m
     if (st == RMS_OK) st = READ_STR(config_sha256);
     if (st == RMS_OK) st = READ_STR(compute);
     if (st == RMS_OK) st = READ_STR(overlong);
-    if (st == RMS_OK)
-        st = rms_h5_read_str_attr_or(g, "/scores", "pooling", POOLING_BEFORE_IT_WAS_RECORDED, meta->pooling,
-                                     sizeof meta->pooling, path, err);
+    if (st == RMS_OK) st = READ_STR_OR(pooling, POOLING_BEFORE_IT_WAS_RECORDED);
     if (st == RMS_OK) st = READ_I64(max_tokens);
     if (st == RMS_OK) st = READ_I64(stages);
     if (st == RMS_OK) st = READ_I64(replicas);
     if (st == RMS_OK) st = READ_STR(tool_version);
+    // the identity: absent from files written before it was recorded
+    if (st == RMS_OK && (meta->identity_recorded = scores_has_attr(s, "model_fingerprint"))) {
+        st = READ_STR(model_fingerprint);
+        if (st == RMS_OK) st = READ_STR(model_files);
+        if (st == RMS_OK) st = READ_STR(pairs_template);
+        if (st == RMS_OK) st = READ_STR(pairs_template_sha256);
+        if (st == RMS_OK) st = READ_STR(pairs_tokenization);
+        if (st == RMS_OK) st = READ_I64(shard_index);
+        if (st == RMS_OK) st = READ_I64(shard_count);
+    }
 #undef READ_STR
+#undef READ_STR_OR
 #undef READ_I64
     meta->n_rows = s->n;
     if (st != RMS_OK) {

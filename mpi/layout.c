@@ -1,5 +1,10 @@
 #include "mpi/layout.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 rms_status rms_layout_make(int size, int stages, rms_layout *out, rms_err *err) {
     if (stages < 1) return rms_fail(err, RMS_ERR_USAGE, "--stages must be at least 1");
     if (size < 2) return rms_fail(err, RMS_ERR_USAGE, "an MPI job needs a root and at least one worker rank");
@@ -55,4 +60,50 @@ rms_status rms_layout_stage_layers(int64_t n_layers, int stages, const int64_t *
     *l0 = stage * base + (stage < extra ? stage : extra);
     *l1 = *l0 + base + (stage < extra ? 1 : 0);
     return RMS_OK;
+}
+
+void rms_layout_describe(const rms_layout *l, int rank, int64_t l0, int64_t l1, char *buf, size_t cap) {
+    const rms_role r = rms_layout_role(l, rank);
+    if (r.is_root) snprintf(buf, cap, "root");
+    else if (l1 > l0)
+        snprintf(buf, cap, "replica %d stage %d: layers %lld-%lld", r.replica, r.stage, (long long)l0, (long long)(l1 - 1));
+    else snprintf(buf, cap, "replica %d stage %d", r.replica, r.stage);
+}
+
+void rms_cpu_list_format(const unsigned char *on, int n, char *buf, size_t cap) {
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int c = 0; c < n; c++) {
+        if (!on[c]) continue;
+        int e = c;
+        while (e + 1 < n && on[e + 1]) e++;
+        char item[32];
+        const size_t k = (size_t)(e > c ? snprintf(item, sizeof item, "%s%d-%d", len ? "," : "", c, e)
+                                        : snprintf(item, sizeof item, "%s%d", len ? "," : "", c));
+        if (len + k + 1 > cap) { // does not fit: whole items, then ",..." (or only "...")
+            size_t at = len;
+            while (at > 0 && at + sizeof ",..." > cap) { // drop the last item
+                buf[at] = '\0';
+                const char *comma = strrchr(buf, ',');
+                at = comma ? (size_t)(comma - buf) : 0;
+            }
+            if (at > 0) memcpy(buf + at, ",...", sizeof ",...");
+            else snprintf(buf, cap, "%s", cap >= sizeof "..." ? "..." : "");
+            return;
+        }
+        memcpy(buf + len, item, k + 1);
+        len += k;
+        c = e;
+    }
+    if (len == 0) snprintf(buf, cap, "none");
+}
+
+int rms_peer_timeout_parse(const char *text, double *seconds) {
+    if (!text || !*text) return 0;
+    char *end = NULL;
+    errno = 0;
+    const double v = strtod(text, &end);
+    if (errno || end == text || *end != '\0' || !(v > 0) || v > 86400) return -1;
+    *seconds = v;
+    return 0;
 }

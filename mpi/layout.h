@@ -10,6 +10,7 @@
 #ifndef RMS_LAYOUT_H
 #define RMS_LAYOUT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "src/base/status.h"
@@ -36,5 +37,17 @@ int rms_layout_rank(const rms_layout *l, int replica, int stage);
  * balanced (the first n_layers % stages stages get one more). Every stage needs at least one layer. */
 rms_status rms_layout_stage_layers(int64_t n_layers, int stages, const int64_t *split, int64_t n_split, int stage,
                                    int64_t *l0, int64_t *l1, rms_err *err);
+
+/* The role of `rank` for the logs: "root", or "replica R stage S: layers A-B" (A-B the stage's layers [l0, l1),
+ * inclusive; without them when l1 <= l0, as before they are known). Cut to fit cap (> 0). */
+void rms_layout_describe(const rms_layout *l, int rank, int64_t l0, int64_t l1, char *buf, size_t cap);
+
+/* A CPU set as a compact list, as taskset and Slurm print it: on[c] != 0 for the n CPUs c -> "0-3,8"
+ * ("none" when empty). A list that does not fit cap (> 0) ends with "...". */
+void rms_cpu_list_format(const unsigned char *on, int n, char *buf, size_t cap);
+
+/* RMSCORE_PEER_TIMEOUT's value: seconds in (0, 86400], a decimal number ("20", "2.5"). NULL or "" leaves
+ * *seconds as it is. Returns 0, or -1 (and leaves *seconds) for anything else. */
+int rms_peer_timeout_parse(const char *text, double *seconds);
 
 #endif

@@ -11,6 +11,7 @@ PACKAGES=(
   libcjson-dev                                # config.json, safetensors headers, JSONL
   libpcre2-dev                                # tokenizer regex
   libssl-dev                                  # SHA-256 (libcrypto) for provenance hashes
+  tzdata                                      # time zones (score --stop-at reads local ISO times)
   python3 python3-numpy python3-h5py python3-jinja2  # test references (/usr/bin/python3)
 )
 export DEBIAN_FRONTEND=noninteractive

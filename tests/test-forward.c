@@ -3,6 +3,8 @@
  * implementation is tests/reference/test_forward.py.) */
 #include "tests/check.h"
 #include "src/engine/forward.h"
+#include "src/engine/gemm.h"
+#include "src/engine/kernels.h"
 #include "src/engine/model.h"
 #include "src/engine/parallel.h"
 #include "src/engine/testmodel.h"
@@ -223,7 +225,40 @@ static void test_bf16_compute_stays_close_to_fp32(void) {
     rms_model_free(&m);
 }
 
+/* The memory pre-flight's activation estimate is what rms_workspace_reserve allocates (recounted here from the
+ * buffers' capacities, each with its element size), for two batch shapes. */
+static void test_the_workspace_estimate_equals_what_reserve_allocates(void) {
+    const char *dir = write_model("forward-ws-bytes", 2, 1, RMS_DTYPE_BF16);
+    rms_err err;
+    rms_model m;
+    CHECK_EQ_INT(rms_model_load(&m, dir, 0, -1, &err), RMS_OK);
+    const rms_config *c = &m.config;
+    const int64_t shapes[2][3] = {{300, 3, 200}, {1000, 7, 1000}}; // tokens, sequences, longest context
+    for (int k = 0; k < 2; k++) {
+        const int64_t n_tok = shapes[k][0], n_seqs = shapes[k][1], ctx = shapes[k][2];
+        int64_t offsets[8] = {0}; // the last sequence is the longest (ctx tokens); the others share the rest
+        for (int64_t s = 1; s < n_seqs; s++) offsets[s] = (n_tok - ctx) * s / (n_seqs - 1);
+        offsets[n_seqs] = n_tok;
+        const rms_batch b = {.n_seqs = n_seqs, .offsets = offsets};
+        rms_workspace ws;
+        rms_workspace_init(&ws, RMS_COMPUTE_FP32);
+        CHECK_EQ_INT(rms_workspace_reserve(&ws, &m, &b, &err), RMS_OK);
+        const int64_t q = c->n_heads * c->head_dim, kv = c->n_kv_heads * c->head_dim, f = 4, i64 = 8;
+        const int64_t got = ws.gemm.cap_xbuf + (int64_t)ws.gemm.threads * rms_gemm_pack_bytes() +
+                            ws.cap_tokens * (c->hidden_size + 2 * q + 2 * kv + 2 * c->intermediate_size) * f +
+                            ws.cap_tokens * i64 + ws.cap_seqs * (2 * c->hidden_size * f + i64) +
+                            (int64_t)ws.threads * (rms_attention_scratch_floats(ws.cap_ctx) + 2 * ws.cap_ctx * c->head_dim) * f +
+                            2 * ws.cap_ctx * (c->head_dim / 2) * f;
+        CHECK_EQ_INT(ws.cap_tokens, n_tok);
+        CHECK_EQ_INT(ws.cap_ctx, ctx);
+        CHECK_EQ_INT(rms_workspace_bytes(c, n_tok, n_seqs, ctx, ws.threads), got);
+        rms_workspace_free(&ws);
+    }
+    rms_model_free(&m);
+}
+
 int main(void) {
+    RUN(test_the_workspace_estimate_equals_what_reserve_allocates);
     RUN(test_running_layers_in_two_slices_equals_running_them_at_once);
     RUN(test_packed_sequences_score_as_if_each_were_alone);
     RUN(test_a_shared_prompt_computed_once_gives_the_scores_of_the_written_out_pair);

@@ -15,20 +15,42 @@ static const char *file_path(const char *name) {
     return path;
 }
 
+#define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define SHA_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define SHA_C "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+#define FP_1 "1234567890abcdef1234567890abcdef1234567890abcdef1234567890abcdef"
+#define FP_2 "fedcba0987654321fedcba0987654321fedcba0987654321fedcba0987654321"
+
 static rms_scores_meta test_meta(int64_t n_rows) {
     rms_scores_meta m;
     memset(&m, 0, sizeof m);
     snprintf(m.model, sizeof m.model, "/models/tulu-3-8b-rm");
+    snprintf(m.model_fingerprint, sizeof m.model_fingerprint, "%s", FP_1);
+    snprintf(m.model_files, sizeof m.model_files, "%s  config.json\n%s  model.safetensors\n", SHA_A, SHA_B);
     snprintf(m.pairs_file, sizeof m.pairs_file, "pairs.h5");
     snprintf(m.pairs_tokenizer_sha256, sizeof m.pairs_tokenizer_sha256, "%064d", 42);
+    snprintf(m.pairs_template, sizeof m.pairs_template, "tulu");
+    snprintf(m.pairs_template_sha256, sizeof m.pairs_template_sha256, "%064d", 5);
+    snprintf(m.pairs_tokenization, sizeof m.pairs_tokenization, "chat-template");
     snprintf(m.compute, sizeof m.compute, "fp32");
     snprintf(m.overlong, sizeof m.overlong, "skip");
     snprintf(m.pooling, sizeof m.pooling, "last-non-pad-token (pad_token_id 128256)");
     m.max_tokens = 8192;
+    m.shard_index = 0;
+    m.shard_count = 1;
     m.stages = 2;
     m.replicas = 1;
     snprintf(m.tool_version, sizeof m.tool_version, "0.1.0");
     m.n_rows = n_rows;
+    return m;
+}
+
+/* The meta of a run by a version that recorded no identity: such a file is created without the attributes. */
+static rms_scores_meta test_meta_without_identity(int64_t n_rows) {
+    rms_scores_meta m = test_meta(n_rows);
+    m.model_fingerprint[0] = m.model_files[0] = m.pairs_template[0] = m.pairs_template_sha256[0] = '\0';
+    m.pairs_tokenization[0] = '\0';
+    m.shard_index = m.shard_count = 0;
     return m;
 }
 
@@ -236,11 +258,186 @@ static void check_resume_refused(const char *name, const rms_scores_meta *change
     CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
 }
 
-static void test_resuming_with_another_model_is_refused_naming_both_and_asking_for_a_new_out(void) {
+static void test_resuming_with_another_model_content_is_refused_naming_the_files_that_differ(void) {
     rms_scores_meta m = test_meta(100);
+    snprintf(m.model_fingerprint, sizeof m.model_fingerprint, "%s", FP_2);
+    snprintf(m.model_files, sizeof m.model_files, "%s  config.json\n%s  model.safetensors\n", SHA_A, SHA_C);
+    const char *want[] = {"scored by another model", "model_fingerprint is 1234567890abcdef...",
+                          "(model /models/tulu-3-8b-rm then)", "but /models/tulu-3-8b-rm has fedcba0987654321...",
+                          "model.safetensors: sha256 bbbbbbbbbbbb... vs cccccccccccc..."};
+    check_resume_refused("model.h5", &m, want, 5);
+}
+
+static void test_resuming_with_another_dataset_template_or_tokenization_is_refused_naming_both(void) {
+    const char *path = file_path("template.h5");
+    rms_scores_meta meta = test_meta(100), m;
+    rms_scores *s = NULL;
+    rms_err err = {{0}};
+    int resumed;
+    CHECK_EQ_INT(rms_scores_open(&s, path, &meta, &resumed, &err), RMS_OK);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+    m = meta;
+    snprintf(m.pairs_template_sha256, sizeof m.pairs_template_sha256, "%064d", 6);
+    s = NULL;
+    CHECK_EQ_INT(rms_scores_open(&s, path, &m, &resumed, &err), RMS_ERR_FORMAT);
+    CHECK(s == NULL);
+    CHECK_CONTAINS(err.msg, "pairs_template_sha256 is '0000000000000000000000000000000000000000000000000000000000000005' "
+                            "but this run's is '0000000000000000000000000000000000000000000000000000000000000006'");
+    m = meta;
+    snprintf(m.pairs_tokenization, sizeof m.pairs_tokenization, "text-with-special");
+    CHECK_EQ_INT(rms_scores_open(&s, path, &m, &resumed, &err), RMS_ERR_FORMAT);
+    CHECK_CONTAINS(err.msg, "pairs_tokenization is 'chat-template' but this run's is 'text-with-special'");
+    // the template's name is information only
+    m = meta;
+    snprintf(m.pairs_template, sizeof m.pairs_template, "renamed.jinja");
+    CHECK_EQ_INT(rms_scores_open(&s, path, &m, &resumed, &err), RMS_OK);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+}
+
+static void test_resuming_another_shard_is_refused_naming_both(void) {
+    const char *path = file_path("shard.h5");
+    rms_scores_meta meta = test_meta(100), m = test_meta(100);
+    m.shard_index = 2;
+    m.shard_count = 4;
+    rms_scores *s = NULL;
+    rms_err err = {{0}};
+    int resumed;
+    CHECK_EQ_INT(rms_scores_open(&s, path, &meta, &resumed, &err), RMS_OK);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+    s = NULL;
+    CHECK_EQ_INT(rms_scores_open(&s, path, &m, &resumed, &err), RMS_ERR_ARG);
+    CHECK(s == NULL);
+    CHECK_CONTAINS(err.msg, "it holds shard 0/1 but this run scores shard 2/4");
+    CHECK_CONTAINS(err.msg, "its own --out");
+}
+
+/* A staged copy: another path, the same content. The file resumes and records the path of the last run. */
+static void test_resuming_from_another_model_path_with_the_same_fingerprint_records_the_new_path(void) {
+    const char *path = file_path("staged.h5");
+    rms_scores_meta meta = test_meta(100), got;
+    rms_scores *s = NULL;
+    rms_err err = {{0}};
+    int resumed = -1;
+    const int64_t row[] = {3};
+    CHECK_EQ_INT(rms_scores_open(&s, path, &meta, &resumed, &err), RMS_OK);
+    CHECK_EQ_INT(write_test_rows(s, row, 1, &err), RMS_OK);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+    snprintf(meta.model, sizeof meta.model, "/local/scratch/job42/tulu-3-8b-rm");
+    CHECK_EQ_INT(rms_scores_open(&s, path, &meta, &resumed, &err), RMS_OK);
+    CHECK_EQ_INT(resumed, 1);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+    check_file(path, 100, row, 1);
+    CHECK_EQ_INT(rms_scores_open_read(&s, path, &got, &err), RMS_OK);
+    CHECK(strcmp(got.model, "/local/scratch/job42/tulu-3-8b-rm") == 0);
+    CHECK(strcmp(got.model_fingerprint, meta.model_fingerprint) == 0);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+}
+
+static void test_the_identity_is_recorded_and_read_back(void) {
+    const char *path = file_path("identity.h5");
+    rms_scores_meta meta = test_meta(10), got;
+    meta.shard_index = 3;
+    meta.shard_count = 16;
+    rms_scores *s = NULL;
+    rms_err err = {{0}};
+    int resumed;
+    CHECK_EQ_INT(rms_scores_open(&s, path, &meta, &resumed, &err), RMS_OK);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+    CHECK_EQ_INT(rms_scores_open_read(&s, path, &got, &err), RMS_OK);
+    CHECK_EQ_INT(got.identity_recorded, 1);
+    CHECK(strcmp(got.model_fingerprint, meta.model_fingerprint) == 0);
+    CHECK(strcmp(got.model_files, meta.model_files) == 0);
+    CHECK(strcmp(got.pairs_template, "tulu") == 0);
+    CHECK(strcmp(got.pairs_template_sha256, meta.pairs_template_sha256) == 0);
+    CHECK(strcmp(got.pairs_tokenization, "chat-template") == 0);
+    CHECK_EQ_INT(got.shard_index, 3);
+    CHECK_EQ_INT(got.shard_count, 16);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+}
+
+/* Files written before the identity was recorded: report/export read them (identity "" / shard 0 of 0); resuming
+ * is refused, naming the flag, unless the identity is adopted, which needs what the file records to agree. */
+static void test_a_file_without_the_identity_reads_and_resumes_only_when_adopted_and_agreeing(void) {
+    const char *path = file_path("old.h5");
+    rms_scores_meta old = test_meta_without_identity(50), got, m;
+    rms_scores *s = NULL;
+    rms_err err = {{0}};
+    int resumed = -1;
+    const int64_t row[] = {9};
+    CHECK_EQ_INT(rms_scores_open(&s, path, &old, &resumed, &err), RMS_OK);
+    CHECK_EQ_INT(write_test_rows(s, row, 1, &err), RMS_OK);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), g = f >= 0 ? H5Gopen2(f, "scores", H5P_DEFAULT) : -1;
+    CHECK(g >= 0 && H5Aexists(g, "model_fingerprint") == 0 && H5Aexists(g, "shard_count") == 0 &&
+          H5Aexists(g, "pairs_tokenization") == 0);
+    if (g >= 0) H5Gclose(g);
+    if (f >= 0) H5Fclose(f);
+    CHECK_EQ_INT(rms_scores_open_read(&s, path, &got, &err), RMS_OK);
+    CHECK_EQ_INT(got.identity_recorded, 0);
+    CHECK(got.model_fingerprint[0] == '\0' && got.pairs_tokenization[0] == '\0');
+    CHECK_EQ_INT(got.shard_count, 0);
+    CHECK(strcmp(got.model, "/models/tulu-3-8b-rm") == 0);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+
+    m = test_meta(50); // this version's run: refused without adoption
+    s = NULL;
+    CHECK_EQ_INT(rms_scores_open(&s, path, &m, &resumed, &err), RMS_ERR_ARG);
+    CHECK(s == NULL);
+    CHECK_CONTAINS(err.msg, "old.h5: cannot resume: it was written by 0.1.0, which did not record the model's fingerprint");
+    CHECK_CONTAINS(err.msg, "--allow-unverified-resume");
+    CHECK_CONTAINS(err.msg, "new --out");
+    m.adopt_identity = 1; // adopted, but what it records must agree: the settings ...
+    snprintf(m.compute, sizeof m.compute, "bf16");
+    CHECK_EQ_INT(rms_scores_open(&s, path, &m, &resumed, &err), RMS_ERR_ARG);
+    CHECK_CONTAINS(err.msg, "compute is 'fp32' but this run's is 'bf16'");
+    snprintf(m.compute, sizeof m.compute, "fp32"); // ... and the model path (all there is to compare)
     snprintf(m.model, sizeof m.model, "/models/other-rm");
-    const char *want[] = {"model is '/models/tulu-3-8b-rm' but this run's is '/models/other-rm'"};
-    check_resume_refused("model.h5", &m, want, 1);
+    CHECK_EQ_INT(rms_scores_open(&s, path, &m, &resumed, &err), RMS_ERR_ARG);
+    CHECK_CONTAINS(err.msg, "its model is '/models/tulu-3-8b-rm' but this run's is '/models/other-rm'");
+    CHECK_CONTAINS(err.msg, "records no model fingerprint");
+    check_file(path, 50, row, 1);
+    CHECK_EQ_INT(rms_scores_open_read(&s, path, &got, &err), RMS_OK); // untouched by the refusals
+    CHECK_EQ_INT(got.identity_recorded, 0);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+
+    m = test_meta(50);
+    m.adopt_identity = 1;
+    CHECK_EQ_INT(rms_scores_open(&s, path, &m, &resumed, &err), RMS_OK);
+    CHECK_EQ_INT(resumed, 1);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+    check_file(path, 50, row, 1);
+    CHECK_EQ_INT(rms_scores_open_read(&s, path, &got, &err), RMS_OK); // adopted: the identity is recorded now
+    CHECK_EQ_INT(got.identity_recorded, 1);
+    CHECK(strcmp(got.model_fingerprint, m.model_fingerprint) == 0);
+    CHECK_EQ_INT(got.shard_count, 1);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+    m.adopt_identity = 0; // and from then on it resumes like any file
+    CHECK_EQ_INT(rms_scores_open(&s, path, &m, &resumed, &err), RMS_OK);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+}
+
+/* An older file's relative model path names this run's model when it leads to the same directory from here. */
+static void test_an_adopted_file_may_record_its_model_relative_to_the_working_directory(void) {
+    const char *path = file_path("old-relative.h5");
+    char model_dir[4300], cwd[4096];
+    snprintf(model_dir, sizeof model_dir, "%s/relmodel", dir);
+    mkdir(model_dir, 0755);
+    rms_scores_meta old = test_meta_without_identity(5), m = test_meta(5);
+    snprintf(old.model, sizeof old.model, "relmodel");
+    rms_scores *s = NULL;
+    rms_err err = {{0}};
+    int resumed;
+    CHECK_EQ_INT(rms_scores_open(&s, path, &old, &resumed, &err), RMS_OK);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    CHECK(chdir(dir) == 0);
+    char real[4096];
+    CHECK(realpath("relmodel", real) != NULL);
+    snprintf(m.model, sizeof m.model, "%.1000s", real);
+    m.adopt_identity = 1;
+    CHECK_EQ_INT(rms_scores_open(&s, path, &m, &resumed, &err), RMS_OK);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+    CHECK(chdir(cwd) == 0);
 }
 
 static void test_resuming_with_another_compute_is_refused_naming_both_and_asking_for_a_new_out(void) {
@@ -572,7 +769,13 @@ int main(void) {
     RUN(test_written_rows_survive_close_and_resume_while_the_rest_stay_pending);
     RUN(test_resuming_with_another_row_count_fails_naming_both);
     RUN(test_resuming_with_another_tokenizer_sha_fails_naming_both);
-    RUN(test_resuming_with_another_model_is_refused_naming_both_and_asking_for_a_new_out);
+    RUN(test_resuming_with_another_model_content_is_refused_naming_the_files_that_differ);
+    RUN(test_resuming_from_another_model_path_with_the_same_fingerprint_records_the_new_path);
+    RUN(test_resuming_with_another_dataset_template_or_tokenization_is_refused_naming_both);
+    RUN(test_resuming_another_shard_is_refused_naming_both);
+    RUN(test_the_identity_is_recorded_and_read_back);
+    RUN(test_a_file_without_the_identity_reads_and_resumes_only_when_adopted_and_agreeing);
+    RUN(test_an_adopted_file_may_record_its_model_relative_to_the_working_directory);
     RUN(test_resuming_with_another_compute_is_refused_naming_both_and_asking_for_a_new_out);
     RUN(test_resuming_with_another_overlong_is_refused_naming_both_and_asking_for_a_new_out);
     RUN(test_resuming_with_another_pooling_is_refused_naming_both_and_asking_for_a_new_out);

@@ -40,6 +40,7 @@ int rms_status_exit_code(rms_status st) {
     case RMS_HELP: return 0;
     case RMS_ERR_USAGE: return 2;
     case RMS_INTERRUPTED: return 3;
+    case RMS_BAD_ROWS: return 4;
     default: return 1;
     }
 }

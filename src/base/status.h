@@ -25,10 +25,12 @@ typedef enum rms_status {
     RMS_ERR_PEER = 8,        /* another MPI rank failed (it reports the cause); this one just stops */
     RMS_INTERRUPTED = 9,     /* stopped on request (SIGINT/SIGTERM) with the work so far saved: rerun to resume */
     RMS_HELP = 10,           /* --help was given: the caller prints the usage; nothing else to do (exit 0) */
+    RMS_BAD_ROWS = 11,       /* the job completed, but rows of its input are bad and --strict asked to say so (exit 4) */
 } rms_status;
 
 /* The process exit status for a command's final status: 0 done (RMS_OK, RMS_HELP), 2 usage
- * (RMS_ERR_USAGE), 3 interrupted and resumable (RMS_INTERRUPTED), 1 any other error. */
+ * (RMS_ERR_USAGE), 3 interrupted and resumable (RMS_INTERRUPTED), 4 done with bad input rows under --strict
+ * (RMS_BAD_ROWS), 1 any other error. */
 int rms_status_exit_code(rms_status st);
 
 #define RMS_ERR_MSG_MAX 1024

@@ -212,7 +212,9 @@ rms_status rms_cmd_report(int argc, char **argv, rms_err *err) {
         cJSON *root = o.json ? stats_json(&all) : NULL;
         cJSON *per = o.json ? cJSON_AddObjectToObject(root, "per_source") : NULL;
         if (!o.json) {
-            printf("rmscore report: %s (model %s, dataset %s)\n", o.scores, res.meta.model,
+            printf("rmscore report: %s (model %s%s%.16s%s, dataset %s)\n", o.scores, res.meta.model,
+                   res.meta.identity_recorded ? " [fingerprint " : "", res.meta.model_fingerprint,
+                   res.meta.identity_recorded ? "]" : "",
                    res.pairs ? (o.data[0] ? o.data : res.meta.pairs_file) : "(not available)");
             printf("%-32s %8s %8s %9s %6s %8s %6s %8s %12s %12s\n", "source", "pairs", "scored", "accuracy", "ties",
                    "skipped", "bad", "pending", "margin mean", "margin med");

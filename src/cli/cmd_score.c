@@ -3,12 +3,16 @@
  * MPI through mpi/pipeline.h. */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "io/run_config.h"
 #include "src/base/clock.h"
 #include "src/cli/commands.h"
 #include "src/engine/gemm.h"
+#include "io/config.h"
+#include "src/job/preflight.h"
+#include "src/job/progress.h"
 #include "src/job/score_run.h"
 
 #define O(field) offsetof(rms_score_opts, field)
@@ -34,6 +38,9 @@ static const rms_opt SCORE_OPTS[] = {
      .help = "tokenizer.json to check the dataset against"},
     {"--allow-tokenizer-mismatch", RMS_OPT_FLAG, NULL, O(allow_mismatch),
      .help = "score even if the dataset was tokenized with another\ntokenizer.json"},
+    {"--allow-unverified-resume", RMS_OPT_FLAG, NULL, O(allow_unverified_resume),
+     .help = "resume an --out written before rmscore recorded the model's\nfingerprint, trusting that --model "
+             "scored its rows (what it\nrecords must agree; the fingerprint is recorded from then on)"},
     {"--stages", RMS_OPT_INT, "P", O(stages), .lo = 1, .hi = RMS_MAX_STAGES, .value = "1",
      .help = "pipeline stages under MPI: ranks = 1 root + R x P workers"},
     {"--layer-split", RMS_OPT_INT_LIST, "N,N,...", O(layer_split), .lo = 1, .hi = 1 << 20, .shown = "balanced",
@@ -44,8 +51,22 @@ static const rms_opt SCORE_OPTS[] = {
     {"--config", RMS_OPT_PATH, "FILE", O(config), .not_in_config = 1,
      .help = "a JSON run config whose keys are these options with _ for -\n(configs/README.md); "
              "command-line flags override it"},
+    {"--stop-at", RMS_OPT_PATH, "TIME", O(stop_at_text), .shown = "$SLURM_JOB_END_TIME if set, else none",
+     .help = "be stopped, with everything computed written, by TIME (Unix seconds,\n"
+             "or ISO 8601 local time 2026-12-01T08:00[:00], or with Z / +HH:MM):\n"
+             "no micro-batch is started that the measured speed says would end\n"
+             "later; exit status 3 if work remains (rerun to resume)"},
+    {"--time-budget", RMS_OPT_INT, "SECONDS", O(time_budget), .lo = 1, .hi = INT32_MAX, .shown = "none",
+     .help = "as --stop-at, SECONDS after the start (the earliest of the two and\n"
+             "$SLURM_JOB_END_TIME applies)"},
     {"--progress-every", RMS_OPT_INT, "SECONDS", O(progress_every), .lo = 0, .hi = 86400, .value = "10",
      .help = "interval of progress lines on stderr"},
+    {"--progress-json", RMS_OPT_FLAG, NULL, O(progress_json),
+     .help = "progress, stops and the summary as JSON lines on stderr (one object\n"
+             "per line, for dashboards) instead of text"},
+    {"--strict", RMS_OPT_FLAG, NULL, O(strict),
+     .help = "exit status 4 (instead of 0) when the run completed but rows of\n"
+             "the dataset are bad input (status 3)"},
     {"--quiet", RMS_OPT_FLAG, NULL, O(quiet), .help = "no progress on stderr"},
     {0}};
 
@@ -61,8 +82,39 @@ const rms_command RMS_CMD_SCORE = {
         "Under MPI, rank 0 reads the options and the dataset, schedules batches to R pipeline replicas of P\n"
         "stages (each stage a contiguous slice of the layers) and writes the results; it does not compute.",
     .opts = SCORE_OPTS,
-    .epilog = "exit status: 0 done, 1 error, 2 usage, 3 interrupted (rerun the same command to resume)",
+    .epilog = "exit status: 0 done, 1 error, 2 usage, 3 interrupted or stopped before --stop-at (rerun the same\n"
+              "command to resume), 4 done but rows are bad input (only with --strict)",
 };
+
+/* o->stop_at: the earliest of --stop-at, now + --time-budget and $SLURM_JOB_END_TIME (Slurm sets it in a
+ * job's environment on versions that have it; the sbatch scripts also pass --stop-at). */
+static rms_status resolve_stop_at(rms_score_opts *o, rms_err *err) {
+    o->stop_at = 0;
+    o->stop_at_source[0] = '\0';
+    int64_t t;
+    if (o->stop_at_text[0]) {
+        if (rms_parse_time(o->stop_at_text, &t) != 0)
+            return rms_fail(err, RMS_ERR_USAGE,
+                            "score: --stop-at '%s' is not a time (Unix seconds, or 2026-12-01T08:00:00 local time, "
+                            "or with Z / +HH:MM)",
+                            o->stop_at_text);
+        o->stop_at = t;
+        snprintf(o->stop_at_source, sizeof o->stop_at_source, "--stop-at");
+    }
+    if (o->time_budget > 0) {
+        t = (int64_t)rms_unix_seconds() + o->time_budget;
+        if (!o->stop_at || t < o->stop_at) {
+            o->stop_at = t;
+            snprintf(o->stop_at_source, sizeof o->stop_at_source, "--time-budget %lld", (long long)o->time_budget);
+        }
+    }
+    const char *env = getenv("SLURM_JOB_END_TIME");
+    if (env && *env && rms_parse_time(env, &t) == 0 && t > 0 && (!o->stop_at || t < o->stop_at)) {
+        o->stop_at = t;
+        snprintf(o->stop_at_source, sizeof o->stop_at_source, "SLURM_JOB_END_TIME");
+    }
+    return RMS_OK;
+}
 
 rms_status rms_score_opts_parse(int argc, char **argv, rms_score_opts *o, rms_err *err) {
     memset(o, 0, sizeof *o);
@@ -78,7 +130,18 @@ rms_status rms_score_opts_parse(int argc, char **argv, rms_score_opts *o, rms_er
     if (o->layer_split.n && o->layer_split.n != o->stages)
         return rms_fail(err, RMS_ERR_USAGE, "score: --layer-split has %lld entries for --stages %lld",
                         (long long)o->layer_split.n, (long long)o->stages);
-    return RMS_OK;
+    return resolve_stop_at(o, err);
+}
+
+/* The whole model in this process: its memory need against what it may use, before the weights are touched. */
+static rms_status preflight(const rms_score_job *j, const rms_score_opts *o, int threads, rms_err *err) {
+    rms_config cfg;
+    rms_status st = rms_config_load(&cfg, o->model, err);
+    if (st != RMS_OK) return st;
+    rms_mem_need need;
+    rms_preflight_need(&cfg, 0, cfg.n_layers, o->microbatch_tokens, rms_preflight_longest(j), threads, 0, &need);
+    if (!o->quiet) rms_preflight_log(&need, 1, "one process (all layers)");
+    return rms_preflight_check(&need, 1, "one process (all layers)", err);
 }
 
 rms_status rms_cmd_score_local(const rms_score_opts *o, volatile sig_atomic_t *stop, rms_err *err) {
@@ -94,6 +157,7 @@ rms_status rms_cmd_score_local(const rms_score_opts *o, volatile sig_atomic_t *s
     memset(&x, 0, sizeof x);
     rms_executor ex;
     st = rms_score_job_open(&j, o, 1, 1, err);
+    if (st == RMS_OK) st = preflight(&j, o, (int)threads, err);
     if (st == RMS_OK && (st = rms_local_executor_init(&x, o->model, (rms_compute)o->compute, &ex, err)) == RMS_OK) {
         if (!o->quiet)
         {
@@ -101,7 +165,13 @@ rms_status rms_cmd_score_local(const rms_score_opts *o, volatile sig_atomic_t *s
             rms_engine_describe(engine, sizeof engine, o->compute == RMS_COMPUTE_BF16);
             fprintf(stderr, "rmscore: score: single process, %lld threads, %s\n", (long long)threads, engine);
         }
+        if (!o->quiet && o->stop_at > 0) {
+            char when[48];
+            rms_format_time(when, sizeof when, o->stop_at);
+            fprintf(stderr, "rmscore: score: deadline %s (%s)\n", when, o->stop_at_source);
+        }
         st = rms_score_run(&j, &ex, stop, err);
+        rms_progress_summary(&j, st, rms_status_exit_code(st), rms_now_seconds() - t0);
     }
     rms_score_job_close(&j, &st, err);
     rms_local_executor_free(&x);

@@ -1,6 +1,7 @@
 /* main.c — the rmscore command line: picks the subcommand, sets up what the process needs (signal
  * handlers, MPI for `score`), and is the only place that prints errors, calls
- * MPI_Abort and chooses the exit status (0 done, 1 error, 2 usage, 3 interrupted and resumable).
+ * MPI_Abort and chooses the exit status (0 done, 1 error, 2 usage, 3 interrupted and resumable, 4 done with
+ * bad input rows under --strict).
  * See README.md and ARCHITECTURE.md. */
 #define _GNU_SOURCE
 #include <mpi.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mpi/layout.h"
 #include "mpi/pipeline.h"
@@ -55,27 +57,43 @@ static int finish(rms_status st, const rms_command *spec, const rms_err *err) {
     return rms_status_exit_code(st);
 }
 
+#define EXIT_GRACE_S 1 // seconds a rank of an MPI job waits after MPI_Finalize before exiting non-zero (run_score)
+
+/* The signal that asked to stop (0: none). Set by the handler only; read by the score driver and, under MPI, by
+ * the heartbeat thread (mpi/pipeline.h), which carries a worker's request to the root. */
 static volatile sig_atomic_t stop_requested = 0;
 
 static void on_stop_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
+    if (!stop_requested) stop_requested = sig;
 }
 
-/* SIGINT/SIGTERM (Ctrl-C, Slurm's time limit or preemption) ask long jobs to stop after the work in
- * flight is saved. */
+/* SIGINT/SIGTERM (Ctrl-C, Slurm's time limit or preemption, scancel --signal) and SIGUSR1/SIGUSR2 (what mpirun and
+ * srun forward to every rank: mpirun turns its own SIGTERM into a kill of the job, srun its SIGTERM into SIGKILL)
+ * ask long jobs to stop after the work in flight is saved. SA_RESTART: file and MPI system calls resume. */
 static void install_stop_handlers(void) {
+    static const int sigs[] = {SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaddset(&sa.sa_mask, sigs[i]);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+}
+
+/* MPI's text for error code rc (before MPI_Finalize). */
+static const char *mpi_text(int rc, char *buf, int cap) {
+    int len = 0;
+    if (MPI_Error_string(rc, buf, &len) != MPI_SUCCESS) snprintf(buf, (size_t)cap, "MPI error code %d", rc);
+    return buf;
 }
 
 /* score: single process, or one rank of an MPI job. Under MPI only rank 0 reads argv and the run config;
  * every rank gets the result from it. Only here does the job end: MPI_Abort when a rank failed alone (so
- * no rank waits forever on it), a normal finalize when all ranks know the outcome. */
+ * no rank waits on it), a normal finalize when all ranks know the outcome.
+ * Thread level: rmscore asks for MPI_THREAD_MULTIPLE, for the heartbeat thread of each rank (it calls MPI
+ * while the main thread does); the compute threads never call MPI. MPI_THREAD_FUNNELED is the least it
+ * runs with (then without heartbeats: mpi/pipeline.h). */
 static int run_score(int argc, char **argv) {
     static rms_score_opts o; // a few pages: kept off the stack
     rms_err err = {{0}};
@@ -92,42 +110,69 @@ static int run_score(int argc, char **argv) {
         if (st == RMS_OK) st = rms_cmd_score_local(&o, &stop_requested, &err);
         return finish(st, &RMS_CMD_SCORE, &err);
     }
-    int provided = 0, rank = 0, size = 1;
-    if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
-        fprintf(stderr, "rmscore: error: MPI_Init_thread failed\n");
+    int provided = 0, rank = 0, size = 1, rc;
+    char msg[MPI_MAX_ERROR_STRING];
+    if ((rc = MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided)) != MPI_SUCCESS) {
+        fprintf(stderr, "rmscore: error: MPI_Init_thread failed (MPI error code %d)\n", rc);
         return 1;
     }
-    MPI_Comm comm;
-    MPI_Comm_dup(MPI_COMM_WORLD, &comm);
-    MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
+    MPI_Comm comm = MPI_COMM_NULL;
+    rms_mpi_watch *watch = NULL;
+    if ((rc = MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN)) != MPI_SUCCESS ||
+        (rc = MPI_Comm_dup(MPI_COMM_WORLD, &comm)) != MPI_SUCCESS || (rc = MPI_Comm_rank(comm, &rank)) != MPI_SUCCESS ||
+        (rc = MPI_Comm_size(comm, &size)) != MPI_SUCCESS) {
+        fprintf(stderr, "rmscore: error: MPI set-up failed: %s\n", mpi_text(rc, msg, sizeof msg));
+        MPI_Abort(MPI_COMM_WORLD, 1);
+        return 1;
+    }
     rms_status st = RMS_OK;
-    if (rank == 0) {
-        st = rms_score_opts_parse(argc, argv, &o, &err);
-        rms_layout layout; // does the launch fit the stages? (checked here so that every rank exits alike)
-        if (st == RMS_OK && size > 1) st = rms_layout_make(size, (int)o.stages, &layout, &err);
-        if (st == RMS_OK && provided < MPI_THREAD_FUNNELED)
-            st = rms_fail(&err, RMS_ERR_UNSUPPORTED, "the MPI library provides no MPI_THREAD_FUNNELED support");
-    }
+    if (provided < MPI_THREAD_FUNNELED)
+        st = rms_fail(&err, RMS_ERR_UNSUPPORTED, "the MPI library provides thread level %d, less than "
+                      "MPI_THREAD_FUNNELED (%d), which rmscore needs", provided, MPI_THREAD_FUNNELED);
     int collective = 1, from_root = 0;
-    const rms_status bst = rms_mpi_bcast_score_opts(comm, &st, &o, &err);
-    if (bst != RMS_OK) { // the broadcast itself failed: this rank cannot know what the others do
-        st = bst;
+    if (st == RMS_OK) st = rms_mpi_watch_start(comm, provided, &stop_requested, &watch, &err);
+    if (st != RMS_OK) { // this rank alone knows
         collective = 0;
-    } else if (st == RMS_OK) {
-        if (size == 1) st = rms_cmd_score_local(&o, &stop_requested, &err);
-        else st = rms_mpi_score(comm, &o, &stop_requested, &collective, &err);
     } else {
-        from_root = 1; // rank 0's usage or error: it prints it, every rank exits alike
+        if (rank == 0) {
+            st = rms_score_opts_parse(argc, argv, &o, &err);
+            rms_layout layout; // does the launch fit the stages? (checked here so that every rank exits alike)
+            if (st == RMS_OK && size > 1) st = rms_layout_make(size, (int)o.stages, &layout, &err);
+        }
+        const rms_status bst = rms_mpi_bcast_score_opts(comm, watch, &st, &o, &err);
+        if (bst != RMS_OK) { // the broadcast itself failed: this rank cannot know what the others do
+            st = bst;
+            collective = 0;
+        } else if (st == RMS_OK) {
+            if (size == 1) st = rms_cmd_score_local(&o, &stop_requested, &err);
+            else st = rms_mpi_score(comm, watch, &o, &collective, &err);
+        } else {
+            from_root = 1; // rank 0's usage or error: it prints it, every rank exits alike
+        }
     }
-    const int code = from_root && rank != 0 ? rms_status_exit_code(st) : finish(st, &RMS_CMD_SCORE, &err);
+    // the root prints the job's end; a worker that ends alike (stopped on request, done with bad rows under --strict,
+    // or a peer's failure) is quiet
+    const int quiet = rank != 0 && (from_root || st == RMS_INTERRUPTED || st == RMS_BAD_ROWS);
+    const int code = quiet ? rms_status_exit_code(st) : finish(st, &RMS_CMD_SCORE, &err);
     if (st != RMS_OK && st != RMS_HELP && !collective) {
         fflush(stderr);
-        MPI_Abort(comm, code);
+        MPI_Abort(comm != MPI_COMM_NULL ? comm : MPI_COMM_WORLD, code);
     }
-    MPI_Comm_free(&comm);
-    MPI_Finalize();
+    // the job's outcome is settled (files closed): a failure from here on is reported, the exit status stays
+    rms_err end_err = {{0}};
+    if (rms_mpi_watch_end(watch, &end_err) != RMS_OK) fprintf(stderr, "rmscore: warning: %s\n", end_err.msg);
+    if ((rc = MPI_Comm_free(&comm)) != MPI_SUCCESS)
+        fprintf(stderr, "rmscore: warning: MPI Comm_free failed: %s\n", mpi_text(rc, msg, sizeof msg));
+    if ((rc = MPI_Finalize()) != MPI_SUCCESS) // no MPI_Error_string after MPI_Finalize
+        fprintf(stderr, "rmscore: warning: MPI_Finalize failed (MPI error code %d)\n", rc);
+    // Every rank ends with the same non-zero status (3 after a stop request): mpirun ends the job as soon as one
+    // process exits non-zero, and a rank still finishing MPI_Finalize then waits for mpirun's kill (it is given 2 s,
+    // then SIGKILL). So each rank lingers a moment after MPI_Finalize before exiting non-zero: by the time the
+    // first exits, the others are past MPI_Finalize too, and every rank exits with the status itself.
+    if (code != 0 && size > 1) {
+        const struct timespec grace = {EXIT_GRACE_S, 0};
+        nanosleep(&grace, NULL);
+    }
     return code;
 }
 

@@ -45,6 +45,18 @@ static int grow_bytes(void **buf, int64_t n, size_t esize) {
 }
 #define grow(buf, n) grow_bytes((void **)(buf), (n), sizeof **(buf))
 
+int64_t rms_workspace_bytes(const rms_config *c, int64_t n_tokens, int64_t n_seqs, int64_t max_ctx, int threads) {
+    // the buffers of rms_workspace_reserve below, in its order
+    const int64_t q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim, half = c->head_dim / 2;
+    const int64_t f = (int64_t)sizeof(float), i64 = (int64_t)sizeof(int64_t);
+    int64_t b = rms_gemm_ctx_bytes(max_i64(n_tokens, 1), max_i64(max_i64(c->hidden_size, q_dim), c->intermediate_size),
+                                   threads);
+    b += n_tokens * (c->hidden_size + 2 * q_dim + 2 * kv_dim + 2 * c->intermediate_size) * f + n_tokens * i64;
+    b += n_seqs * 2 * c->hidden_size * f + n_seqs * i64;
+    b += (threads * (rms_attention_scratch_floats(max_ctx) + 2 * max_ctx * c->head_dim) + 2 * max_ctx * half) * f;
+    return b;
+}
+
 rms_status rms_workspace_reserve(rms_workspace *ws, const rms_model *m, const rms_batch *b, rms_err *err) {
     const rms_config *c = &m->config;
     const int64_t n_tokens = rms_batch_tokens(b), max_ctx = rms_batch_max_ctx(b);

@@ -66,6 +66,9 @@ typedef enum rms_compute {
 
 
 void rms_workspace_init(rms_workspace *ws, rms_compute compute);
+/* Bytes rms_workspace_reserve allocates for a batch of n_tokens tokens in n_seqs sequences whose longest context
+ * is max_ctx, on `threads` threads (memory pre-flight). */
+int64_t rms_workspace_bytes(const rms_config *c, int64_t n_tokens, int64_t n_seqs, int64_t max_ctx, int threads);
 /* Grows the buffers to hold batch b (its tokens, sequences and longest context) on the engine's threads. */
 rms_status rms_workspace_reserve(rms_workspace *ws, const rms_model *m, const rms_batch *b, rms_err *err);
 void rms_workspace_free(rms_workspace *ws);

@@ -590,6 +590,13 @@ void rms_gemm_ctx_free(rms_gemm_ctx *g) {
     memset(g, 0, sizeof *g);
 }
 
+/* x packed in tiles (rms_gemm): the scratch rms_gemm_ctx_reserve keeps for m rows of k columns. */
+static int64_t xbuf_bytes(int64_t m, int64_t k) { return (m + MAX_MR) * (k + 1) * (int64_t)sizeof(float); }
+
+int64_t rms_gemm_ctx_bytes(int64_t m, int64_t k, int threads) {
+    return (int64_t)threads * rms_gemm_pack_bytes() + xbuf_bytes(m, k);
+}
+
 rms_status rms_gemm_ctx_reserve(rms_gemm_ctx *g, int64_t m, int64_t k, rms_err *err) {
     const int threads = rms_parallel_threads();
     if (g->threads < threads) {
@@ -598,7 +605,7 @@ rms_status rms_gemm_ctx_reserve(rms_gemm_ctx *g, int64_t m, int64_t k, rms_err *
         if (!g->pack) goto oom;
         g->threads = threads;
     }
-    const int64_t need = (m + MAX_MR) * (k + 1) * (int64_t)sizeof(float); // x packed in tiles (rms_gemm)
+    const int64_t need = xbuf_bytes(m, k);
     if (need > g->cap_xbuf) {
         free(g->xbuf);
         g->xbuf = rms_big_alloc((size_t)need);

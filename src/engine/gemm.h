@@ -61,6 +61,8 @@ typedef struct rms_gemm_b {
 
 /* Packing scratch one thread needs for rms_gemm_serial. */
 int64_t rms_gemm_pack_bytes(void);
+/* Bytes rms_gemm_ctx_reserve(g, m, k) allocates on `threads` threads (memory pre-flight). */
+int64_t rms_gemm_ctx_bytes(int64_t m, int64_t k, int threads);
 
 typedef struct rms_gemm_ctx {
     int threads;       // pack holds this many threads' scratch

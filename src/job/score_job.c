@@ -2,12 +2,14 @@
 #define _GNU_SOURCE
 #include "src/job/score_job.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "io/fingerprint.h"
 #include "io/sha256.h"
 #include "src/engine/parallel.h"
 #include "src/base/clock.h"
@@ -65,10 +67,14 @@ static rms_status load_columns(rms_score_job *j, rms_err *err) {
     return st;
 }
 
+void rms_shard_block(int64_t index, int64_t count, int64_t n, int64_t *row0, int64_t *row1) {
+    if (count < 1) count = 1, index = 0;
+    *row0 = index * n / count;
+    *row1 = (index + 1) * n / count;
+}
+
 void rms_score_job_shard_rows(const rms_score_opts *o, int64_t n, int64_t *row0, int64_t *row1) {
-    const int64_t count = o->shard.count > 0 ? o->shard.count : 1;
-    *row0 = o->shard.index * n / count;
-    *row1 = (o->shard.index + 1) * n / count;
+    rms_shard_block(o->shard.index, o->shard.count, n, row0, row1);
 }
 
 static int in_shard(const rms_score_job *j, int64_t i) {
@@ -127,44 +133,90 @@ static rms_status build_plan(rms_score_job *j, rms_err *err) {
     return st;
 }
 
+/* path made absolute (symbolic links resolved) into out; as given if it cannot be resolved (the error then comes
+ * from whoever opens it). */
+static void absolute_path(const char *path, char *out, size_t cap) {
+    char resolved[PATH_MAX];
+    snprintf(out, cap, "%s", realpath(path, resolved) ? resolved : path);
+}
+
+/* The model's identity (its content's fingerprint) and this run's dataset identity and settings for /scores. */
+static rms_status results_meta(rms_score_job *j, const rms_pairs_meta *pmeta, int64_t stages, int64_t replicas,
+                               rms_scores_meta *smeta, rms_err *err) {
+    const rms_score_opts *o = j->o;
+    memset(smeta, 0, sizeof *smeta);
+    char model[PATH_MAX], data[PATH_MAX];
+    absolute_path(o->model, model, sizeof model);
+    absolute_path(o->data, data, sizeof data);
+    if (strlen(model) >= sizeof smeta->model || strlen(data) >= sizeof smeta->pairs_file)
+        return rms_fail(err, RMS_ERR_USAGE, "the --model and --data paths must be shorter than %zu bytes to be recorded "
+                        "in %s", sizeof smeta->model, o->out);
+    memcpy(smeta->model, model, strlen(model) + 1); // lengths checked above
+    memcpy(smeta->pairs_file, data, strlen(data) + 1);
+    snprintf(smeta->pairs_tokenizer_sha256, sizeof smeta->pairs_tokenizer_sha256, "%s", pmeta->tokenizer_sha256);
+    snprintf(smeta->pairs_template, sizeof smeta->pairs_template, "%s", pmeta->template_name);
+    snprintf(smeta->pairs_template_sha256, sizeof smeta->pairs_template_sha256, "%s", pmeta->template_sha256);
+    snprintf(smeta->pairs_tokenization, sizeof smeta->pairs_tokenization, "%s", pmeta->tokenization);
+    snprintf(smeta->compute, sizeof smeta->compute, "%s", o->compute == RMS_COMPUTE_BF16 ? "bf16" : "fp32");
+    snprintf(smeta->overlong, sizeof smeta->overlong, "%s", o->overlong == RMS_OVERLONG_TRUNCATE_LEFT ? "truncate-left" : "skip");
+    rms_config cfg; // pooling as transformers does: at the last token that is not the pad token, if there is one
+    rms_status st = rms_config_load(&cfg, o->model, err);
+    if (st != RMS_OK) return st;
+    j->pad_id = cfg.pad_token_id;
+    if (j->pad_id >= 0)
+        snprintf(smeta->pooling, sizeof smeta->pooling, "last-non-pad-token (pad_token_id %lld)", (long long)j->pad_id);
+    else
+        snprintf(smeta->pooling, sizeof smeta->pooling, "last-token");
+    snprintf(smeta->tool_version, sizeof smeta->tool_version, "rmscore %s", RMSCORE_VERSION);
+    snprintf(smeta->config_sha256, sizeof smeta->config_sha256, "%s", o->config_sha256);
+    smeta->max_tokens = o->max_tokens;
+    smeta->shard_index = o->shard.count > 0 ? o->shard.index : 0;
+    smeta->shard_count = o->shard.count > 0 ? o->shard.count : 1;
+    smeta->stages = stages;
+    smeta->replicas = replicas;
+    smeta->n_rows = j->n;
+    smeta->adopt_identity = o->allow_unverified_resume;
+    // the model by its content: every byte of config.json, the safetensors files and the index (io/fingerprint.h)
+    rms_model_fingerprint *fp = malloc(sizeof *fp);
+    if (!fp) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+    const int64_t threads = o->threads > 0 ? o->threads : rms_default_threads();
+    st = rms_model_fingerprint_compute(fp, o->model, (int)(threads < 64 ? threads : 64), err);
+    if (st == RMS_OK) {
+        snprintf(smeta->model_fingerprint, sizeof smeta->model_fingerprint, "%s", fp->sha256);
+        snprintf(smeta->model_files, sizeof smeta->model_files, "%s", fp->manifest);
+        // said once the results file is open, so that a refused resume prints its error line alone
+        snprintf(j->model_line, sizeof j->model_line, "model %s: fingerprint %.16s (%d files, %.2f GB hashed in %.1f s)",
+                 smeta->model, fp->sha256, fp->n_files, (double)fp->bytes / 1e9, fp->seconds);
+    }
+    free(fp);
+    return st;
+}
+
 rms_status rms_score_job_open(rms_score_job *j, const rms_score_opts *o, int64_t stages, int64_t replicas,
                               rms_err *err) {
     memset(j, 0, sizeof *j);
+    rms_file_lock_init(&j->lock);
     j->o = o;
     j->t_start = j->t_last_progress = rms_now_seconds();
-    rms_pairs_meta pmeta;
-    rms_status st = rms_pairs_reader_open(&j->pairs, o->data, &pmeta, err);
+    // one writer per results file: taken before anything else, so that a second run fails at once
+    rms_status st = rms_file_lock_acquire(&j->lock, o->out, "score", err);
     if (st != RMS_OK) return st;
+    if (j->lock.warning[0]) fprintf(stderr, "rmscore: warning: %s\n", j->lock.warning);
+    rms_pairs_meta pmeta;
+    if ((st = rms_pairs_reader_open(&j->pairs, o->data, &pmeta, err)) != RMS_OK) return st;
     j->n = pmeta.n_rows;
     if ((st = check_tokenizer(o, &pmeta, err)) != RMS_OK) return st;
-    rms_scores_meta smeta;
-    memset(&smeta, 0, sizeof smeta);
-    if (strlen(o->model) >= sizeof smeta.model || strlen(o->data) >= sizeof smeta.pairs_file)
-        return rms_fail(err, RMS_ERR_USAGE, "the --model and --data paths must be shorter than %zu bytes to be recorded "
-                        "in %s", sizeof smeta.model, o->out);
-    snprintf(smeta.model, sizeof smeta.model, "%s", o->model);
-    snprintf(smeta.pairs_file, sizeof smeta.pairs_file, "%s", o->data);
-    snprintf(smeta.pairs_tokenizer_sha256, sizeof smeta.pairs_tokenizer_sha256, "%s", pmeta.tokenizer_sha256);
-    snprintf(smeta.compute, sizeof smeta.compute, "%s", o->compute == RMS_COMPUTE_BF16 ? "bf16" : "fp32");
-    snprintf(smeta.overlong, sizeof smeta.overlong, "%s", o->overlong == RMS_OVERLONG_TRUNCATE_LEFT ? "truncate-left" : "skip");
-    rms_config cfg; // pooling as transformers does: at the last token that is not the pad token, if there is one
-    if ((st = rms_config_load(&cfg, o->model, err)) != RMS_OK) return st;
-    j->pad_id = cfg.pad_token_id;
-    if (j->pad_id >= 0)
-        snprintf(smeta.pooling, sizeof smeta.pooling, "last-non-pad-token (pad_token_id %lld)", (long long)j->pad_id);
-    else
-        snprintf(smeta.pooling, sizeof smeta.pooling, "last-token");
-    snprintf(smeta.tool_version, sizeof smeta.tool_version, "rmscore %s", RMSCORE_VERSION);
-    snprintf(smeta.config_sha256, sizeof smeta.config_sha256, "%s", o->config_sha256);
-    smeta.max_tokens = o->max_tokens;
-    smeta.stages = stages;
-    smeta.replicas = replicas;
-    smeta.n_rows = j->n;
+    rms_scores_meta *smeta = malloc(sizeof *smeta);
+    if (!smeta) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
     int resumed = 0;
-    if ((st = rms_scores_open(&j->scores, o->out, &smeta, &resumed, err)) != RMS_OK) return st;
+    st = results_meta(j, &pmeta, stages, replicas, smeta, err);
+    if (st == RMS_OK) st = rms_scores_open(&j->scores, o->out, smeta, &resumed, err);
+    free(smeta);
+    if (st != RMS_OK) return st;
     if ((st = load_columns(j, err)) != RMS_OK) return st;
     if ((st = mark_unscorable(j, err)) != RMS_OK) return st;
     if ((st = build_plan(j, err)) != RMS_OK) return st;
+    if (!o->quiet) fprintf(stderr, "rmscore: score: %s\n", j->model_line);
     if (!o->quiet)
         fprintf(stderr, "rmscore: score: %s%s: %lld pairs, %lld to score in %lld micro-batches (%lld newly marked "
                         "skipped or bad)\n", resumed ? "resuming " : "", o->out, (long long)j->n,
@@ -215,29 +267,6 @@ rms_status rms_score_job_write(rms_score_job *j, const int64_t *rows, int64_t k,
     return st;
 }
 
-static void format_eta(char *buf, size_t len, double seconds) {
-    if (!(seconds >= 0) || seconds > 1e8) {
-        snprintf(buf, len, "?");
-        return;
-    }
-    const long s = (long)seconds;
-    snprintf(buf, len, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
-}
-
-void rms_score_job_progress(rms_score_job *j, int force) {
-    const double now = rms_now_seconds();
-    if (j->o->quiet || (!force && now - j->t_last_progress < (double)j->o->progress_every)) return;
-    const double dt = now - j->t_start > 1e-9 ? now - j->t_start : 1e-9;
-    const double rate = (double)j->done_tokens / dt;
-    char eta[32];
-    format_eta(eta, sizeof eta, rate > 0 ? (double)(j->todo_tokens - j->done_tokens) / rate : -1.0);
-    fprintf(stderr, "rmscore: score: %lld/%lld pairs (%.1f%%), %.1f pairs/s, %.0f tokens/s, ETA %s\n",
-            (long long)j->done_rows, (long long)j->todo_rows,
-            j->todo_rows ? 100.0 * (double)j->done_rows / (double)j->todo_rows : 100.0, (double)j->done_rows / dt, rate,
-            eta);
-    j->t_last_progress = now;
-}
-
 void rms_score_job_close(rms_score_job *j, rms_status *st, rms_err *err) {
     if (j->scores) {
         rms_err close_err;
@@ -246,6 +275,7 @@ void rms_score_job_close(rms_score_job *j, rms_status *st, rms_err *err) {
             *err = close_err;
         }
     }
+    if (j->o) rms_file_lock_release(&j->lock); // after the file is closed; j->o is NULL once closed
     if (j->pairs) rms_pairs_reader_close(j->pairs);
     rms_plan_free(&j->plan);
     free(j->len_c);

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "io/file_lock.h"
 #include "io/ids_input.h"
 #include "io/pairs_h5.h"
 #include "io/scores_h5.h"
@@ -41,8 +42,13 @@ typedef struct rms_score_opts {
     int compute;                    // rms_compute
     int allow_mismatch, quiet;
     int no_prefix_sharing;          // 0: a pair's shared prompt prefix is computed once
-    int64_t stop_at;                // Unix time by which the run must have stopped and flushed (0: none):
-                                    // --stop-at, --time-budget, or the Slurm job's end time
+    int allow_unverified_resume;    // resume an --out that records no model fingerprint (written before it
+                                    // was recorded) when what it records agrees; the fingerprint is then added
+    char stop_at_text[RMS_PATH_MAX]; // --stop-at as given ("" without)
+    int64_t time_budget;            // --time-budget seconds (0: none)
+    int64_t stop_at;                // resolved: Unix time by which the run must have stopped and flushed (0: none):
+                                    // the earliest of --stop-at, start + --time-budget, $SLURM_JOB_END_TIME
+    char stop_at_source[48];        // which of them set stop_at, for the log
     int progress_json;              // progress as JSON lines (one object per line) on stderr
     int strict;                     // exit status 4 when rows of the dataset are bad input
 } rms_score_opts;
@@ -68,11 +74,16 @@ typedef struct rms_score_job {
     double t_start, t_last_progress;
     int64_t done_rows, done_tokens;
     int64_t seq_tokens, computed_tokens; // tokens of the sequences this run scored / computed for them
+    int stopped_for_deadline;   // the run stopped scheduling because of o->stop_at (src/job/score_run.c)
+    rms_file_lock lock;         // on o->out, from open to close: one writer per results file
+    char model_line[1200];      // the model's path and fingerprint, for the log
 } rms_score_job;
 
-/* Opens the dataset (checking the tokenizer hash), creates or resumes the results, marks rows that
- * will never be scored (bad input, too long), and plans the batches. stages/replicas go into the
- * results' attributes. */
+/* Locks o->out (io/file_lock.h: another run holding it is an error naming its host and pid), opens the
+ * dataset (checking the tokenizer hash), fingerprints the model (io/fingerprint.h), creates or resumes the
+ * results (io/scores_h5.h: resuming requires the same dataset, model content, settings and shard), marks rows
+ * that will never be scored (bad input, too long), and plans the batches. stages/replicas go into the
+ * results' attributes. rms_score_job_close releases the lock, also after a failed open. */
 rms_status rms_score_job_open(rms_score_job *j, const rms_score_opts *o, int64_t stages, int64_t replicas,
                               rms_err *err);
 
@@ -83,6 +94,8 @@ rms_status rms_score_job_batch(rms_score_job *j, int64_t b, int64_t *rows, int64
                                int64_t *offsets, rms_err *err);
 /* The rows [*row0, *row1) of this run's shard. */
 void rms_score_job_shard_rows(const rms_score_opts *o, int64_t n, int64_t *row0, int64_t *row1);
+/* The rows [*row0, *row1) of shard index of count (count < 1: one shard) of n rows: [I*n/N, (I+1)*n/N). */
+void rms_shard_block(int64_t index, int64_t count, int64_t n, int64_t *row0, int64_t *row1);
 
 /* Largest number of rows in one batch. */
 int64_t rms_score_job_max_batch_rows(const rms_score_job *j);
@@ -91,10 +104,8 @@ int64_t rms_score_job_max_batch_rows(const rms_score_job *j);
 rms_status rms_score_job_write(rms_score_job *j, const int64_t *rows, int64_t k, const float *seq_scores,
                                rms_err *err);
 
-/* A progress line on stderr when progress_every seconds have passed (or force). */
-void rms_score_job_progress(rms_score_job *j, int force);
-
-/* Closes the files; a close failure becomes *st and *err unless an error came first. */
+/* Closes the files, then releases the lock on o->out; a close failure becomes *st and *err unless an error came
+ * first. */
 void rms_score_job_close(rms_score_job *j, rms_status *st, rms_err *err);
 
 /* Threads when --threads is not given: $SLURM_CPUS_PER_TASK if set, else the CPUs this process may use. */

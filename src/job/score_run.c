@@ -5,9 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/base/clock.h"
+#include "src/job/progress.h"
+
+/* Seconds kept free before --stop-at after the last micro-batch ends, for the executor's finish (stages told to
+ * stop), closing the files and the launcher's teardown: STOP_MARGIN_S, or a tenth of the time the run had when
+ * that is less (short budgets). */
+#define STOP_MARGIN_S 10.0
+
 /* A batch handed to the executor and not yet collected: the rows its scores belong to. */
 typedef struct flight {
     int64_t batch, k; // batch -1: free slot
+    int64_t tokens;   // tokens the executor computes for it
     int64_t *rows;    // (max batch rows)
     int64_t *seq_of;  // (2 max batch rows) the executor's sequence holding the chosen / rejected of each row
 } flight;
@@ -43,8 +52,9 @@ static rms_status make_work(packed *pk, int64_t b, const rms_ids *ids, const int
     return RMS_OK;
 }
 
+/* Collects one batch from the executor and writes its scores; *tokens gets the tokens it computed. */
 static rms_status collect_one(rms_score_job *j, const rms_executor *ex, flight *fl, int64_t depth, float *pair_scores,
-                              rms_err *err) {
+                              int64_t *tokens, rms_err *err) {
     int64_t batch;
     const float *scores;
     rms_status st = ex->collect(ex->self, &batch, &scores, err);
@@ -55,9 +65,53 @@ static rms_status collect_one(rms_score_job *j, const rms_executor *ex, flight *
     if (!f) return rms_fail(err, RMS_ERR_IO, "scores came back for micro-batch %lld, which is not in flight", (long long)batch);
     for (int64_t s = 0; s < 2 * f->k; s++) pair_scores[s] = scores[f->seq_of[s]]; // (2k) chosen, rejected per row
     if ((st = rms_score_job_write(j, f->rows, f->k, pair_scores, err)) != RMS_OK) return st;
-    rms_score_job_progress(j, j->done_rows == j->todo_rows);
+    rms_progress_update(j, j->done_rows == j->todo_rows);
+    *tokens = f->tokens;
     f->batch = -1;
     return RMS_OK;
+}
+
+/* When the run must have stopped (o->stop_at), and the speed measured so far, to decide whether a micro-batch
+ * may still start: it may when the batches in flight and it, at the measured tokens per second, end before the
+ * deadline less the margin. Before any batch has come back there is no speed: the first batch goes out alone,
+ * and the executor is filled once it has come back. */
+typedef struct deadline {
+    double at;               // monotonic seconds, the margin taken off; 0: none
+    double margin;           // seconds kept free before the deadline
+    double t_first;          // when the first batch was submitted (0: not yet)
+    int64_t done_tokens;     // computed tokens of the batches collected
+    int64_t flight_tokens;   // of the batches in flight
+} deadline;
+
+static void deadline_init(deadline *d, const rms_score_opts *o) {
+    memset(d, 0, sizeof *d);
+    if (o->stop_at <= 0) return;
+    const double left = (double)o->stop_at - rms_unix_seconds();
+    d->margin = left > 0 && left / 10 < STOP_MARGIN_S ? left / 10 : STOP_MARGIN_S;
+    d->at = rms_now_seconds() + left - d->margin;
+    if (d->at == 0) d->at = 1e-9; // 0 means none
+}
+
+enum { DEADLINE_GO, DEADLINE_WAIT, DEADLINE_STOP };
+
+/* Whether a batch of `tokens` may start now (GO), only after a batch in flight has come back and measured the
+ * speed (WAIT: with a deadline, the first batch goes out alone), or never (STOP; *why gets the reason). */
+static int deadline_allows(const deadline *d, int64_t tokens, char *why, size_t cap) {
+    if (d->at == 0) return DEADLINE_GO;
+    const double now = rms_now_seconds();
+    if (now >= d->at) {
+        snprintf(why, cap, "the deadline is less than %.1f s away", d->margin);
+        return DEADLINE_STOP;
+    }
+    if (d->t_first == 0) return DEADLINE_GO;
+    if (d->done_tokens == 0) return DEADLINE_WAIT;
+    const double rate = (double)d->done_tokens / (now - d->t_first > 1e-6 ? now - d->t_first : 1e-6);
+    const double end = now + (double)(d->flight_tokens + tokens) / rate;
+    if (end <= d->at) return DEADLINE_GO;
+    snprintf(why, cap, "at the measured %.0f tokens/s the next micro-batch (%lld tokens) would end %.1f s after the "
+                       "deadline less %.1f s",
+             rate, (long long)tokens, end - d->at, d->margin);
+    return DEADLINE_STOP;
 }
 
 rms_status rms_score_run(rms_score_job *j, const rms_executor *ex, volatile sig_atomic_t *stop, rms_err *err) {
@@ -78,24 +132,49 @@ rms_status rms_score_run(rms_score_job *j, const rms_executor *ex, volatile sig_
         if (!fl[i].rows || !fl[i].seq_of) st = rms_fail(err, RMS_ERR_NOMEM, "out of memory");
     }
     int64_t next = 0, in_flight = 0;
+    deadline dl;
+    deadline_init(&dl, j->o);
     while (st == RMS_OK) {
-        // keep the executor `depth` batches deep while there is work and no stop was asked for
-        while (st == RMS_OK && in_flight < depth && next < j->plan.n_batches && !*stop) {
+        // keep the executor `depth` batches deep while there is work, no stop was asked for and the deadline allows
+        while (st == RMS_OK && in_flight < depth && next < j->plan.n_batches && !*stop && !j->stopped_for_deadline) {
             flight *f = NULL;
             for (int64_t i = 0; i < depth && !f; i++)
                 if (fl[i].batch < 0) f = &fl[i];
-            const int64_t b = next++;
-            if ((st = rms_score_job_batch(j, b, f->rows, &f->k, &ids, offsets, err)) != RMS_OK || f->k == 0) continue;
+            const int64_t b = next;
+            if ((st = rms_score_job_batch(j, b, f->rows, &f->k, &ids, offsets, err)) != RMS_OK) break;
+            if (f->k == 0) {
+                next++;
+                continue;
+            }
             rms_batch_work w;
             if ((st = make_work(&pk, b, &ids, offsets, f, !j->o->no_prefix_sharing, &w, err)) != RMS_OK) break;
+            char why[256];
+            const int go = deadline_allows(&dl, w.offsets[w.n_seqs], why, sizeof why);
+            if (go == DEADLINE_WAIT) break; // read again once a batch has come back
+            if (go == DEADLINE_STOP) {
+                j->stopped_for_deadline = 1;
+                char reason[400];
+                snprintf(reason, sizeof reason, "%s (%s)", why, j->o->stop_at_source);
+                rms_progress_stopping(j, reason, in_flight);
+                break;
+            }
+            next++;
             j->seq_tokens += offsets[2 * f->k];
             j->computed_tokens += w.offsets[w.n_seqs];
             if ((st = ex->submit(ex->self, &w, err)) != RMS_OK) break;
             f->batch = b;
+            f->tokens = w.offsets[w.n_seqs];
+            dl.flight_tokens += f->tokens;
+            if (dl.t_first == 0) dl.t_first = rms_now_seconds();
             in_flight++;
         }
         if (st != RMS_OK || in_flight == 0) break;
-        if ((st = collect_one(j, ex, fl, depth, pair_scores, err)) == RMS_OK) in_flight--;
+        int64_t collected = -1;
+        if ((st = collect_one(j, ex, fl, depth, pair_scores, &collected, err)) == RMS_OK) {
+            in_flight--;
+            dl.flight_tokens -= collected;
+            dl.done_tokens += collected;
+        }
     }
     if (st == RMS_OK) st = ex->finish(ex->self, err);
     if (!j->o->quiet && j->seq_tokens > 0)
@@ -103,9 +182,25 @@ rms_status rms_score_run(rms_score_job *j, const rms_executor *ex, volatile sig_
                 "computing shared prompt prefixes once%s)\n", (long long)j->computed_tokens, (long long)j->seq_tokens,
                 100.0 * (double)(j->seq_tokens - j->computed_tokens) / (double)j->seq_tokens,
                 j->o->no_prefix_sharing ? "; off: --no-prefix-sharing" : "");
-    if (st == RMS_OK && j->done_rows < j->todo_rows)
+    if (st == RMS_OK && j->done_rows < j->todo_rows && j->stopped_for_deadline) {
+        char when[48];
+        rms_format_time(when, sizeof when, j->o->stop_at);
+        st = rms_fail(err, RMS_INTERRUPTED,
+                      "stopped before the deadline %s (%s) after %lld of %lld pairs, all written; rerun the same "
+                      "command to resume",
+                      when, j->o->stop_at_source, (long long)j->done_rows, (long long)j->todo_rows);
+    } else if (st == RMS_OK && j->done_rows < j->todo_rows) {
         st = rms_fail(err, RMS_INTERRUPTED, "interrupted after %lld of %lld pairs; rerun the same command to resume",
                       (long long)j->done_rows, (long long)j->todo_rows);
+    }
+    if (st == RMS_OK && j->o->strict) { // --strict: a completed run over bad input rows says so in its status
+        rms_status_counts c;
+        rms_progress_counts(j, &c);
+        if (c.bad_input > 0)
+            st = rms_fail(err, RMS_BAD_ROWS, "%lld of %lld rows of %s are bad input (status 3); --strict makes that exit "
+                          "status 4",
+                          (long long)c.bad_input, (long long)c.rows, j->o->data);
+    }
     for (int64_t i = 0; fl && i < depth; i++) {
         free(fl[i].rows);
         free(fl[i].seq_of);

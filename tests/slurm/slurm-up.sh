@@ -10,7 +10,9 @@
 #   (log, seed and pid under DIR/munge) and recorded in DIR/munged.started so that slurm-down.sh stops it.
 # - slurm.conf: ClusterName rmscore-test, SlurmctldHost=$(hostname), one node with this machine's CPUs and
 #   RealMemory (from `slurmd -C`), one default partition "debug", select/cons_tres + CR_Core,
-#   proctrack/linuxproc, task/none, MpiDefault=none, ReturnToService=2, SlurmUser=root, no accounting.
+#   proctrack/linuxproc, task/affinity (SLURM_TASK_PLUGIN), MpiDefault=none, ReturnToService=2, SlurmUser=root,
+#   no accounting, KillWait=10, requeued jobs eligible again after 10 s (SLURM_CRED_EXPIRE; Slurm's default is
+#   120 s), schedulers every 2 s.
 # - slurmctld -f DIR/slurm.conf, slurmd -f DIR/slurm.conf; waits (up to SLURM_UP_TIMEOUT, default 60 s) until
 #   sinfo shows the node idle, otherwise prints the logs' tails and exits 1 (after stopping what it started).
 # Ports: SLURMCTLD_PORT (default 6817), SLURMD_PORT (default 6818).
@@ -101,12 +103,18 @@ SlurmctldDebug=info
 SlurmdDebug=info
 PlugStackConfig=$DIR/plugstack.conf
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+# task/affinity: srun binds each task to its --cpus-per-task CPUs (and the batch script to the job's), as on a
+# real cluster; the tests check it
+TaskPlugin=${SLURM_TASK_PLUGIN:-task/affinity}
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 MpiDefault=none
 ReturnToService=2
 SchedulerType=sched/backfill
+# a requeued job may start again cred_expire + 1 s after its requeue (default 120 s): 10 s here, and the
+# schedulers run every 2 s, so that a job requeueing itself runs again within ~12 s
+AuthInfo=cred_expire=${SLURM_CRED_EXPIRE:-10}
+SchedulerParameters=sched_interval=2,bf_interval=2
 SwitchType=switch/none
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
