@@ -45,7 +45,8 @@ static void usage_main(FILE *out) {
     for (size_t i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-17s %s\n", COMMANDS[i].name, COMMANDS[i].what);
     fputs("\n"
           "Run 'rmscore <command> --help' for the options of a command.\n"
-          "Exit status: 0 done, 1 error, 2 usage, 3 interrupted (score: rerun the same command to resume).\n"
+          "Exit status: 0 done, 1 error, 2 usage, 3 interrupted or stopped before a deadline (score: rerun the same\n"
+          "command to resume), 4 done but rows are bad input (score --strict).\n"
           "Environment: RMSCORE_KERNEL=auto|avx512|avx2|generic (the matrix kernels; unset or auto: the best\n"
           "this CPU runs that passes its start-up self-test).\n", out);
 }
