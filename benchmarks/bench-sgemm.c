@@ -17,6 +17,7 @@
 #include "benchmarks/bench-args.h"
 #include "src/base/clock.h"
 #include "src/base/dtype.h"
+#include "io/config.h"
 #include "src/engine/blas.h"
 #include "src/engine/gemm.h"
 #include "src/engine/parallel.h"
@@ -34,6 +35,13 @@ int main(int argc, char **argv) {
     const long hd = arg_value(argc, argv, "--head-dim", h / heads), m = arg_value(argc, argv, "--tokens", 1024);
     const long threads = arg_value(argc, argv, "--threads", rms_available_cpus());
     const long reps = arg_value(argc, argv, "--reps", 3);
+    // config.json's limits (io/config.h) and at most 2^20 tokens: every cblas_sgemm int argument below (at most
+    // heads * head_dim = 2^20, intermediate, tokens) then fits an int
+    if (h < 1 || h > RMS_CONFIG_MAX_HIDDEN || inter < 1 || inter > RMS_CONFIG_MAX_INTERMEDIATE || heads < 1 ||
+        heads > RMS_CONFIG_MAX_HEADS || kv < 1 || kv > heads || hd < 1 || hd > RMS_CONFIG_MAX_HEAD_DIM || m < 1 ||
+        m > (1L << 20) || threads < 1 || threads > 1024 || reps < 1)
+        return fprintf(stderr, "bench-sgemm: a size is outside the limits of config.json (io/config.h), or --tokens "
+                               "above 2^20\n"), 2;
     rms_blas_set_threads((int)threads);
     const struct { const char *name; long n, k; } shapes[] = {
         {"q_proj", heads * hd, h}, {"k_proj", kv * hd, h}, {"v_proj", kv * hd, h}, {"o_proj", h, heads * hd},

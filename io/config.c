@@ -73,27 +73,37 @@ static rms_status get_int(const parse_ctx *p, const cJSON *o, const char *key, k
     return RMS_OK;
 }
 
+/* An integer in [1, max]; *out is left unchanged when the key is absent. */
 static rms_status get_positive_int(const parse_ctx *p, const cJSON *o, const char *key,
-                                   key_mode mode, int64_t *out) {
+                                   key_mode mode, int64_t max, int64_t *out) {
     const cJSON *v;
+    int64_t x = 0;
     rms_status st = lookup(p, o, key, mode, &v);
     if (st != RMS_OK || !v) return st;
-    st = get_int(p, o, key, mode, out);
-    if (st == RMS_OK && *out <= 0)
+    st = get_int(p, o, key, mode, &x);
+    if (st == RMS_OK && x <= 0)
         return rms_fail(p->err, RMS_ERR_FORMAT, "%s: \"%s%s\" must be positive, got %" PRId64,
-                        p->origin, p->section, key, *out);
+                        p->origin, p->section, key, x);
+    if (st == RMS_OK && x > max)
+        return rms_fail(p->err, RMS_ERR_FORMAT, "%s: \"%s%s\" is %" PRId64 ", above rmscore's limit of %" PRId64,
+                        p->origin, p->section, key, x, max);
+    if (st == RMS_OK) *out = x;
     return st;
 }
 
+/* A finite real in (0, max]; *out is left unchanged when the key is absent. */
 static rms_status get_positive_double(const parse_ctx *p, const cJSON *o, const char *key,
-                                      key_mode mode, double *out) {
+                                      key_mode mode, double max, double *out) {
     const cJSON *v;
     rms_status st = lookup(p, o, key, mode, &v);
     if (st != RMS_OK || !v) return st;
     if (!cJSON_IsNumber(v)) return wrong_type(p, key, "a number", v);
     if (!(v->valuedouble > 0) || !isfinite(v->valuedouble))
-        return rms_fail(p->err, RMS_ERR_FORMAT, "%s: \"%s%s\" must be positive, got %g", p->origin,
+        return rms_fail(p->err, RMS_ERR_FORMAT, "%s: \"%s%s\" must be positive and finite, got %g", p->origin,
                         p->section, key, v->valuedouble);
+    if (v->valuedouble > max)
+        return rms_fail(p->err, RMS_ERR_FORMAT, "%s: \"%s%s\" is %g, above rmscore's limit of %g", p->origin,
+                        p->section, key, v->valuedouble, max);
     *out = v->valuedouble;
     return RMS_OK;
 }
@@ -164,19 +174,23 @@ static rms_status check_model_kind(const parse_ctx *p, const cJSON *root) {
 }
 
 static rms_status parse_sizes(rms_config *c, const parse_ctx *p, const cJSON *root) {
-    rms_status st = get_positive_int(p, root, "hidden_size", KEY_REQUIRED, &c->hidden_size);
-    if (st == RMS_OK) st = get_positive_int(p, root, "intermediate_size", KEY_REQUIRED, &c->intermediate_size);
-    if (st == RMS_OK) st = get_positive_int(p, root, "num_hidden_layers", KEY_REQUIRED, &c->n_layers);
-    if (st == RMS_OK) st = get_positive_int(p, root, "num_attention_heads", KEY_REQUIRED, &c->n_heads);
-    if (st == RMS_OK) st = get_positive_int(p, root, "vocab_size", KEY_REQUIRED, &c->vocab_size);
+    rms_status st = get_positive_int(p, root, "hidden_size", KEY_REQUIRED, RMS_CONFIG_MAX_HIDDEN, &c->hidden_size);
+    if (st == RMS_OK)
+        st = get_positive_int(p, root, "intermediate_size", KEY_REQUIRED, RMS_CONFIG_MAX_INTERMEDIATE,
+                              &c->intermediate_size);
+    if (st == RMS_OK)
+        st = get_positive_int(p, root, "num_hidden_layers", KEY_REQUIRED, RMS_CONFIG_MAX_LAYERS, &c->n_layers);
+    if (st == RMS_OK)
+        st = get_positive_int(p, root, "num_attention_heads", KEY_REQUIRED, RMS_CONFIG_MAX_HEADS, &c->n_heads);
+    if (st == RMS_OK) st = get_positive_int(p, root, "vocab_size", KEY_REQUIRED, RMS_CONFIG_MAX_VOCAB, &c->vocab_size);
     if (st != RMS_OK) return st;
     c->n_kv_heads = c->n_heads;
     c->head_dim = 0;
     c->max_position_embeddings = CONFIG_DEFAULT_MAX_POSITIONS;
-    st = get_positive_int(p, root, "num_key_value_heads", KEY_NULLABLE, &c->n_kv_heads);
-    if (st == RMS_OK) st = get_positive_int(p, root, "head_dim", KEY_NULLABLE, &c->head_dim);
+    st = get_positive_int(p, root, "num_key_value_heads", KEY_NULLABLE, RMS_CONFIG_MAX_HEADS, &c->n_kv_heads);
+    if (st == RMS_OK) st = get_positive_int(p, root, "head_dim", KEY_NULLABLE, RMS_CONFIG_MAX_HEAD_DIM, &c->head_dim);
     if (st == RMS_OK)
-        st = get_positive_int(p, root, "max_position_embeddings", KEY_OPTIONAL,
+        st = get_positive_int(p, root, "max_position_embeddings", KEY_OPTIONAL, RMS_CONFIG_MAX_POSITIONS,
                               &c->max_position_embeddings);
     return st;
 }
@@ -191,17 +205,23 @@ static rms_status check_heads(rms_config *c, const parse_ctx *p) {
                         "%s: hidden_size %" PRId64 " is not a multiple of num_attention_heads %" PRId64
                         " and no head_dim is given", p->origin, c->hidden_size, c->n_heads);
     if (c->head_dim == 0) c->head_dim = c->hidden_size / c->n_heads;
+    if (c->head_dim > RMS_CONFIG_MAX_HEAD_DIM)
+        return rms_fail(p->err, RMS_ERR_FORMAT,
+                        "%s: head_dim (hidden_size / num_attention_heads) is %" PRId64 ", above rmscore's limit of %d",
+                        p->origin, c->head_dim, RMS_CONFIG_MAX_HEAD_DIM);
     return RMS_OK;
 }
 
 static rms_status parse_llama3_scaling(rms_config *c, const parse_ctx *outer, const cJSON *rs) {
     parse_ctx p = *outer;
     p.section = "rope_scaling.";
-    rms_status st = get_positive_double(&p, rs, "factor", KEY_REQUIRED, &c->rope_factor);
-    if (st == RMS_OK) st = get_positive_double(&p, rs, "low_freq_factor", KEY_REQUIRED, &c->rope_low_freq_factor);
-    if (st == RMS_OK) st = get_positive_double(&p, rs, "high_freq_factor", KEY_REQUIRED, &c->rope_high_freq_factor);
+    const double fmax = RMS_CONFIG_MAX_ROPE_FACTOR;
+    rms_status st = get_positive_double(&p, rs, "factor", KEY_REQUIRED, fmax, &c->rope_factor);
+    if (st == RMS_OK) st = get_positive_double(&p, rs, "low_freq_factor", KEY_REQUIRED, fmax, &c->rope_low_freq_factor);
     if (st == RMS_OK)
-        st = get_positive_int(&p, rs, "original_max_position_embeddings", KEY_REQUIRED,
+        st = get_positive_double(&p, rs, "high_freq_factor", KEY_REQUIRED, fmax, &c->rope_high_freq_factor);
+    if (st == RMS_OK)
+        st = get_positive_int(&p, rs, "original_max_position_embeddings", KEY_REQUIRED, RMS_CONFIG_MAX_POSITIONS,
                               &c->rope_original_max_position);
     if (st == RMS_OK && !(c->rope_high_freq_factor > c->rope_low_freq_factor))
         return rms_fail(p.err, RMS_ERR_FORMAT, "%s: rope_scaling.high_freq_factor %g must be greater "
@@ -233,8 +253,9 @@ static rms_status parse_rope_scaling(rms_config *c, const parse_ctx *p, const cJ
 static rms_status parse_rope_and_norm(rms_config *c, const parse_ctx *p, const cJSON *root) {
     c->rms_norm_eps = CONFIG_DEFAULT_RMS_NORM_EPS;
     c->rope_theta = CONFIG_DEFAULT_ROPE_THETA;
-    rms_status st = get_positive_double(p, root, "rms_norm_eps", KEY_OPTIONAL, &c->rms_norm_eps);
-    if (st == RMS_OK) st = get_positive_double(p, root, "rope_theta", KEY_OPTIONAL, &c->rope_theta);
+    rms_status st = get_positive_double(p, root, "rms_norm_eps", KEY_OPTIONAL, RMS_CONFIG_MAX_EPS, &c->rms_norm_eps);
+    if (st == RMS_OK)
+        st = get_positive_double(p, root, "rope_theta", KEY_OPTIONAL, RMS_CONFIG_MAX_ROPE_THETA, &c->rope_theta);
     if (st == RMS_OK) st = parse_rope_scaling(c, p, root);
     return st;
 }
@@ -267,6 +288,9 @@ static rms_status parse_misc(rms_config *c, const parse_ctx *p, const cJSON *roo
     c->pad_token_id = -1;
     rms_status st = get_bool(p, root, "tie_word_embeddings", &c->tie_word_embeddings);
     if (st == RMS_OK) st = get_int(p, root, "pad_token_id", KEY_NULLABLE, &c->pad_token_id);
+    if (st == RMS_OK && (c->pad_token_id < -1 || c->pad_token_id >= RMS_CONFIG_MAX_VOCAB))
+        return rms_fail(p->err, RMS_ERR_FORMAT, "%s: \"pad_token_id\" is %" PRId64 "; rmscore accepts null, -1 or 0 to %d",
+                        p->origin, c->pad_token_id, RMS_CONFIG_MAX_VOCAB - 1);
     if (st == RMS_OK) st = get_string(p, root, "torch_dtype", KEY_NULLABLE, &dtype);
     if (st == RMS_OK && !dtype) st = get_string(p, root, "dtype", KEY_NULLABLE, &dtype); /* newer name */
     if (st != RMS_OK || !dtype) return st;

@@ -398,7 +398,8 @@ static rms_status parse_object(parser *P, int depth, rms_json **out) {
         }
     }
     size_t n = 0;
-    rms_status st = dedupe_members(P, P->members + base, P->n_members - base, &n);
+    // P->members is NULL until a first member is pushed: no pointer arithmetic on it for an empty object
+    rms_status st = P->n_members > base ? dedupe_members(P, P->members + base, P->n_members - base, &n) : RMS_OK;
     if (st != RMS_OK) return st;
     rms_json *v = rms_json_new_object(P->doc, (int64_t)n);
     if (!v) return fail_nomem(P);

@@ -465,6 +465,9 @@ static rms_status reader_open(rms_pairs_reader *r, rms_pairs_meta *meta, rms_err
         return st;
     if (meta->n_rows < 0)
         return rms_fail(err, RMS_ERR_FORMAT, "%s: /pairs: negative n_rows %lld", path, (long long)meta->n_rows);
+    if (meta->n_rows > RMS_PAIRS_MAX_ROWS)
+        return rms_fail(err, RMS_ERR_FORMAT, "%s: /pairs: n_rows %lld is above rmscore's limit of %lld rows", path,
+                        (long long)meta->n_rows, (long long)RMS_PAIRS_MAX_ROWS);
     for (int c = 0; c < N_COLS; c++)
         if (len[c] != meta->n_rows)
             return rms_fail(err, RMS_ERR_FORMAT, "%s: %s: wrong length: %lld rows, but n_rows is %lld", path,
@@ -473,7 +476,7 @@ static rms_status reader_open(rms_pairs_reader *r, rms_pairs_meta *meta, rms_err
     return RMS_OK;
 }
 
-rms_status rms_pairs_reader_open(rms_pairs_reader **out, const char *path, rms_pairs_meta *meta, rms_err *err) {
+static rms_status pairs_open_direct(rms_pairs_reader **out, const char *path, rms_pairs_meta *meta, rms_err *err) {
     *out = NULL;
     memset(meta, 0, sizeof *meta);
     rms_pairs_reader *r = calloc(1, sizeof *r);
@@ -494,6 +497,37 @@ rms_status rms_pairs_reader_open(rms_pairs_reader **out, const char *path, rms_p
     }
     rms_h5_quiet_end(&q);
     return st;
+}
+
+/* rms_h5_probe's child: the open and the fixed-size columns, as score reads them; the open's status (what the
+ * columns hold is rms_pairs_reader_columns' to judge: they are read here only for HDF5 to crash on, if it does). */
+static rms_status pairs_probe(void *arg, rms_err *err) {
+    const char *path = arg;
+    rms_pairs_reader *r = NULL;
+    rms_pairs_meta meta;
+    rms_status st = pairs_open_direct(&r, path, &meta, err);
+    if (st != RMS_OK) return st;
+    const size_t n = (size_t)(r->n > 0 ? r->n : 1);
+    int32_t *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *c = malloc(n * sizeof *c);
+    int8_t *d = malloc(n);
+    rms_err ignored;
+    if (a && b && c && d) (void)rms_pairs_reader_columns(r, a, b, c, d, &ignored);
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+    rms_pairs_reader_close(r);
+    return RMS_OK;
+}
+
+rms_status rms_pairs_reader_open(rms_pairs_reader **out, const char *path, rms_pairs_meta *meta, rms_err *err) {
+    *out = NULL;
+    memset(meta, 0, sizeof *meta);
+    // HDF5 1.10 crashes or hangs on some damaged files instead of failing: a damaged global heap is found by
+    // looking at it, a damaged object header by letting a child process read the file first (h5util.h)
+    rms_status st = rms_h5_check_heaps(path, err);
+    if (st == RMS_OK) st = rms_h5_probe(path, pairs_probe, (void *)path, err);
+    return st == RMS_OK ? pairs_open_direct(out, path, meta, err) : st;
 }
 
 void rms_pairs_reader_close(rms_pairs_reader *r) {
@@ -519,6 +553,19 @@ rms_status rms_pairs_reader_columns(rms_pairs_reader *r, int32_t *chosen_len, in
                                     reads[k].buf) < 0)
             st = rms_h5_fail(err, RMS_ERR_IO, r->path, COLS[reads[k].c].path, "cannot read");
     rms_h5_quiet_end(&q);
+    for (int64_t i = 0; i < r->n && st == RMS_OK; i++) {
+        const int64_t lc = chosen_len ? chosen_len[i] : 0, lr = rejected_len ? rejected_len[i] : 0;
+        const char *what = NULL;
+        if (lc < 0 || lc > RMS_PAIRS_MAX_IDS || lr < 0 || lr > RMS_PAIRS_MAX_IDS)
+            what = "a conversation length outside [0, 2^24]";
+        else if (status && status[i] != RMS_PAIR_STATUS_OK && status[i] != RMS_PAIR_STATUS_BAD)
+            what = "a status other than 0 (ok) or 3 (bad input)";
+        else if (shared_prefix && (shared_prefix[i] < 0 ||
+                                   (chosen_len && rejected_len && shared_prefix[i] > (lc < lr ? lc : lr))))
+            what = "a shared_prefix outside [0, the shorter conversation's length]";
+        if (what)
+            st = rms_fail(err, RMS_ERR_FORMAT, "%s: /pairs: row %lld has %s (corrupt file)", r->path, (long long)i, what);
+    }
     return st;
 }
 
@@ -532,22 +579,10 @@ static int cmp_row_ref(const void *a, const void *b) {
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
-/* Frees what HDF5 allocated for m variable-length elements read into vl. */
-static void ids_reclaim(hid_t mem_type, hvl_t *vl, size_t m) {
-    const hsize_t count = m;
-    hid_t mem = H5Screate_simple(1, &count, NULL);
-    if (mem >= 0 && H5Dvlen_reclaim(mem_type, mem, H5P_DEFAULT, vl) >= 0) {
-        H5Sclose(mem);
-        return;
-    }
-    rms_h5_close_id(&mem, H5Sclose);
-    for (size_t j = 0; j < m; j++) free(vl[j].p); // HDF5's default vlen allocator is malloc
-}
-
-/* The point-selection reads of rms_pairs_reader_ids: lengths and ids of the m distinct rows coords (sorted).
- * have_vl[k] is set once vl[k] may hold HDF5-allocated arrays (also after a failed read: it starts zeroed). */
+/* The point-selection reads of rms_pairs_reader_ids: lengths and ids of the m distinct rows coords (sorted). The
+ * id arrays HDF5 allocates are recorded in arena (the caller frees them all, also after a failed read). */
 static rms_status ids_read_points(rms_pairs_reader *r, const hsize_t *coords, size_t m, int32_t *len[2],
-                                  hvl_t *vl[2], int have_vl[2], rms_err *err) {
+                                  hvl_t *vl[2], rms_h5_vlen_arena *arena, rms_err *err) {
     const hsize_t count = m;
     hid_t mem = H5Screate_simple(1, &count, NULL), fs = H5Dget_space(r->ds[C_CHOSEN_LEN]);
     rms_status st = RMS_OK;
@@ -560,8 +595,7 @@ static rms_status ids_read_points(rms_pairs_reader *r, const hsize_t *coords, si
             st = rms_h5_fail(err, RMS_ERR_IO, r->path, COLS[len_cols[k]].path, "cannot read rows");
             break;
         }
-        have_vl[k] = 1;
-        if (H5Dread(r->ds[ids_cols[k]], r->t_mem[ids_cols[k]], mem, fs, H5P_DEFAULT, vl[k]) < 0)
+        if (H5Dread(r->ds[ids_cols[k]], r->t_mem[ids_cols[k]], mem, fs, arena->dxpl, vl[k]) < 0)
             st = rms_h5_fail(err, RMS_ERR_IO, r->path, COLS[ids_cols[k]].path, "cannot read rows");
     }
     rms_h5_close_id(&fs, H5Sclose);
@@ -584,12 +618,13 @@ rms_status rms_pairs_reader_ids(rms_pairs_reader *r, const int64_t *rows, int64_
     hsize_t *coords = malloc((size_t)n * sizeof *coords); // (m) distinct rows, ascending
     int32_t *len[2] = {malloc((size_t)n * sizeof(int32_t)), malloc((size_t)n * sizeof(int32_t))}; // (m)
     hvl_t *vl[2] = {calloc((size_t)n, sizeof(hvl_t)), calloc((size_t)n, sizeof(hvl_t))};         // (m)
-    int have_vl[2] = {0, 0};
     size_t m = 0;
     rms_h5_quiet q;
     rms_h5_quiet_begin(&q);
-    rms_status st = RMS_OK;
-    if (!refs || !slot || !coords || !len[0] || !len[1] || !vl[0] || !vl[1]) {
+    rms_h5_vlen_arena arena; // the id arrays HDF5 allocates into vl, freed all at the end
+    rms_status st = rms_h5_vlen_init(&arena, r->path, err);
+    if (st != RMS_OK) {
+    } else if (!refs || !slot || !coords || !len[0] || !len[1] || !vl[0] || !vl[1]) {
         st = rms_fail(err, RMS_ERR_NOMEM, "%s: out of memory for reading %lld rows", r->path, (long long)n);
     } else {
         for (int64_t i = 0; i < n; i++) refs[i] = (row_ref){rows[i], i};
@@ -598,7 +633,7 @@ rms_status rms_pairs_reader_ids(rms_pairs_reader *r, const int64_t *rows, int64_
             if (m == 0 || (int64_t)coords[m - 1] != refs[k].row) coords[m++] = (hsize_t)refs[k].row;
             slot[refs[k].i] = (int64_t)m - 1;
         }
-        st = ids_read_points(r, coords, m, len, vl, have_vl, err);
+        st = ids_read_points(r, coords, m, len, vl, &arena, err);
     }
     for (size_t j = 0; j < m && st == RMS_OK; j++) {
         for (int k = 0; k < 2; k++) {
@@ -626,8 +661,7 @@ rms_status rms_pairs_reader_ids(rms_pairs_reader *r, const int64_t *rows, int64_
         }
         out->n += at;
     }
-    for (int k = 0; k < 2; k++)
-        if (have_vl[k]) ids_reclaim(r->t_mem[k ? C_REJECTED_IDS : C_CHOSEN_IDS], vl[k], m);
+    rms_h5_vlen_free(&arena);
     rms_h5_quiet_end(&q);
     free(vl[0]);
     free(vl[1]);
@@ -655,19 +689,19 @@ rms_status rms_pairs_reader_strings(rms_pairs_reader *r, const char *name, int64
     rms_text_clear(out);
     if (!out->data) return rms_fail(err, RMS_ERR_NOMEM, "%s: out of memory", r->path);
     if (n == 0) return RMS_OK;
-    char **s = calloc((size_t)n, sizeof *s); // (n) HDF5-allocated strings
+    char **s = calloc((size_t)n, sizeof *s); // (n) HDF5-allocated strings (in arena)
     if (!s) return rms_fail(err, RMS_ERR_NOMEM, "%s: out of memory for %lld strings", r->path, (long long)n);
     const hsize_t start = (hsize_t)row0, count = (hsize_t)n;
     rms_h5_quiet q;
     rms_h5_quiet_begin(&q);
-    rms_status st = RMS_OK;
+    rms_h5_vlen_arena arena; // every string HDF5 allocates, freed at the end (also after a failed read)
+    rms_status st = rms_h5_vlen_init(&arena, r->path, err);
     hid_t mem = H5Screate_simple(1, &count, NULL), fs = H5Dget_space(r->ds[c]);
-    int read = 0; // s may hold HDF5-allocated strings (also after a failed read)
-    if (mem < 0 || fs < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL) < 0) {
+    if (st != RMS_OK) {
+    } else if (mem < 0 || fs < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL) < 0) {
         st = rms_h5_fail(err, RMS_ERR_IO, r->path, COLS[c].path, "cannot select rows");
     } else {
-        read = 1;
-        if (H5Dread(r->ds[c], r->t_mem[c], mem, fs, H5P_DEFAULT, s) < 0)
+        if (H5Dread(r->ds[c], r->t_mem[c], mem, fs, arena.dxpl, s) < 0)
             st = rms_h5_fail(err, RMS_ERR_IO, r->path, COLS[c].path, "cannot read rows");
     }
     for (int64_t i = 0; i < n && st == RMS_OK; i++) {
@@ -676,8 +710,7 @@ rms_status rms_pairs_reader_strings(rms_pairs_reader *r, const char *name, int64
         if (rms_text_append(out, v, strlen(v) + 1) != 0) // with its NUL
             st = rms_fail(err, RMS_ERR_NOMEM, "%s: %s: out of memory", r->path, COLS[c].path);
     }
-    if (read && H5Dvlen_reclaim(r->t_mem[c], mem, H5P_DEFAULT, s) < 0 && st == RMS_OK)
-        st = rms_h5_fail(err, RMS_ERR_IO, r->path, COLS[c].path, "cannot free the strings read");
+    rms_h5_vlen_free(&arena);
     rms_h5_close_id(&fs, H5Sclose);
     rms_h5_close_id(&mem, H5Sclose);
     rms_h5_quiet_end(&q);

@@ -31,6 +31,11 @@
 #include "io/ids_input.h"
 
 #define RMS_PAIRS_CHUNK_ROWS 1024
+/* Limits a pairs file must respect (README "What rmscore refuses, and how"): rows (the largest preference sets
+ * have ~10^6 pairs) and ids of one conversation (contexts of published models reach 10^7 tokens); both far
+ * below where a per-row array, a row offset or a token count could overflow. */
+#define RMS_PAIRS_MAX_ROWS ((int64_t)1 << 32)
+#define RMS_PAIRS_MAX_IDS ((int64_t)1 << 24)
 #define RMS_PAIR_STATUS_OK 0
 #define RMS_PAIR_STATUS_BAD 3
 
@@ -68,14 +73,17 @@ rms_status rms_pairs_writer_close(rms_pairs_writer *w, rms_err *err);
 
 typedef struct rms_pairs_reader rms_pairs_reader; /* opaque */
 
-/* Opens path read-only and checks the layout (every dataset present, same length N, right types);
+/* Opens path read-only and checks the layout (every dataset present, same length N <= RMS_PAIRS_MAX_ROWS, right
+ * types);
  * fills *meta and sets *r to the new reader (to be freed by rms_pairs_reader_close). A missing or malformed
  * file is a clear error naming the file and the dataset. */
 rms_status rms_pairs_reader_open(rms_pairs_reader **r, const char *path, rms_pairs_meta *meta, rms_err *err);
 /* Closes and frees r (NULL is fine). */
 void rms_pairs_reader_close(rms_pairs_reader *r);
 
-/* Reads the fixed-size columns for rows [0, N) into caller arrays of N elements (any may be NULL). */
+/* Reads the fixed-size columns for rows [0, N) into caller arrays of N elements (any may be NULL). Checks each row
+ * of what it read: lengths in [0, RMS_PAIRS_MAX_IDS], status 0 or 3, shared_prefix in [0, min(lengths)] (when both
+ * lengths are read too); a row outside is RMS_ERR_FORMAT naming the row ("corrupt file"). */
 rms_status rms_pairs_reader_columns(rms_pairs_reader *r, int32_t *chosen_len, int32_t *rejected_len,
                                     int32_t *shared_prefix, int8_t *status, rms_err *err);
 

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "io/safetensors.h"
 #include "io/textfile.h"
+#include "src/base/hashmap.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -194,6 +195,9 @@ static rms_status parse_entries(st_file *f, const cJSON *root, rms_err *err) {
     uint64_t data_size = f->file_size - f->data_offset;
     const cJSON *e;
     int n = cJSON_GetArraySize(root);
+    if (n > ST_MAX_TENSORS + 1) /* + 1: __metadata__ */
+        return rms_fail(err, RMS_ERR_FORMAT, "header declares %d tensors, above rmscore's limit of %d", n,
+                        ST_MAX_TENSORS);
     f->tensors = calloc((size_t)n + 1, sizeof *f->tensors);
     if (!f->tensors) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
     cJSON_ArrayForEach(e, root) {
@@ -330,7 +334,11 @@ static int find_or_add_file(st_checkpoint *ck, const char *name) {
     return ck->file_names[ck->n_files] ? ck->n_files++ : -1;
 }
 
+/* A file name inside the directory: not empty, no '/' (so neither absolute nor reaching into another directory),
+ * not "." or "..", no control characters. */
 static int is_plain_file_name(const char *s) {
+    for (const char *c = s; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) return 0;
     return *s && !strchr(s, '/') && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
 }
 
@@ -357,27 +365,52 @@ static int cmp_index_entry(const void *a, const void *b) {
     return strcmp(((const index_entry *)a)->name, ((const index_entry *)b)->name);
 }
 
+/* Index of shard `name` in ck->file_names (files: name -> index), appending it if new; -1 when out of memory. */
+static int index_file(st_checkpoint *ck, rms_strmap *files, const char *name) {
+    int64_t i;
+    if (rms_strmap_get(files, name, strlen(name), &i)) return (int)i;
+    if (!(ck->file_names[ck->n_files] = strdup(name))) return -1;
+    const int k = ck->n_files++;
+    return rms_strmap_put(files, name, strlen(name), k) == 0 ? k : -1;
+}
+
 /* Reads weight_map into ents (in JSON order), registering shard names in ck. */
 static rms_status collect_weight_map(st_checkpoint *ck, const cJSON *map, index_entry *ents,
                                      rms_err *err) {
     const cJSON *v;
     int64_t i = 0;
+    rms_strmap files;
+    rms_strmap_init(&files);
+    rms_status st = RMS_OK;
     cJSON_ArrayForEach(v, map) {
-        if (!cJSON_IsString(v) || !is_plain_file_name(v->valuestring))
-            return rms_fail(err, RMS_ERR_FORMAT,
-                            "weight_map entry for tensor %s must name a file in the directory",
-                            v->string);
+        if (!cJSON_IsString(v) || !is_plain_file_name(v->valuestring)) {
+            st = rms_fail(err, RMS_ERR_FORMAT,
+                          "weight_map entry for tensor %.200s must name a file inside the model directory (no '/', "
+                          "'..' or absolute path)", v->string);
+            break;
+        }
         ents[i].name = v->string;
-        ents[i].file = find_or_add_file(ck, v->valuestring);
-        if (ents[i++].file < 0) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+        ents[i].file = index_file(ck, &files, v->valuestring);
+        if (ents[i++].file < 0) {
+            st = rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+            break;
+        }
+        if (ck->n_files > ST_MAX_SHARDS) {
+            st = rms_fail(err, RMS_ERR_FORMAT, "weight_map names more than %d files, rmscore's limit", ST_MAX_SHARDS);
+            break;
+        }
     }
-    return RMS_OK;
+    rms_strmap_free(&files);
+    return st;
 }
 
 static rms_status index_entries(st_checkpoint *ck, const cJSON *root, rms_err *err) {
     const cJSON *map = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
     if (!cJSON_IsObject(map)) return rms_fail(err, RMS_ERR_FORMAT, "no \"weight_map\" object");
     int64_t n = cJSON_GetArraySize(map);
+    if (n > ST_MAX_TENSORS)
+        return rms_fail(err, RMS_ERR_FORMAT, "weight_map lists %lld tensors, above rmscore's limit of %d",
+                        (long long)n, ST_MAX_TENSORS);
     index_entry *ents = calloc((size_t)n + 1, sizeof *ents);
     rms_status st = ents ? alloc_files(ck, n, err) : rms_fail(err, RMS_ERR_NOMEM, "out of memory");
     if (st == RMS_OK) st = alloc_entries(ck, n, err);

@@ -25,8 +25,12 @@
 #include "src/base/dtype.h"
 #include "src/base/status.h"
 
+/* Limits on what a header or an index may declare (README "What rmscore refuses, and how"). A Llama 3.1 405B
+ * checkpoint has 1,138 tensors in 191 shards, the largest MoE checkpoints ~100k tensors in a few hundred shards. */
 #define ST_MAX_DIMS 8
 #define ST_MAX_HEADER_BYTES ((uint64_t)100 * 1024 * 1024) /* as the reference implementation */
+#define ST_MAX_TENSORS 1048576  /* tensors in one file's header, entries in an index's weight_map (2^20) */
+#define ST_MAX_SHARDS 65536     /* distinct files an index names */
 #define ST_INDEX_NAME "model.safetensors.index.json"
 #define ST_SINGLE_NAME "model.safetensors"
 
@@ -51,7 +55,8 @@ typedef struct st_file {
 } st_file;
 
 /* Opens, maps and fully validates a safetensors file: header length inside the file, header is a
- * JSON object, every entry has a dtype string, a shape of non-negative ints (<= ST_MAX_DIMS dims),
+ * JSON object of at most ST_MAX_TENSORS entries, every entry has a dtype string, a shape of non-negative ints
+ * (<= ST_MAX_DIMS dims, product * element size within uint64),
  * data_offsets inside the data section, end - begin == prod(shape) * element size (for every known
  * safetensors dtype), and no two tensors overlap. On failure nothing stays open and err names the
  * file (and tensor). */
@@ -75,8 +80,9 @@ typedef struct st_checkpoint {
     int *entry_file;        /* (n_entries) index into files */
 } st_checkpoint;
 
-/* Opens DIR: uses model.safetensors.index.json if present (validates it: JSON, "weight_map" object of
- * string values naming files without '/' that exist), else model.safetensors. */
+/* Opens DIR: uses model.safetensors.index.json if present (validates it: JSON, "weight_map" object of at most
+ * ST_MAX_TENSORS string values naming at most ST_MAX_SHARDS files, each a plain name inside DIR (no '/', not "."
+ * or "..", no control characters) that exists), else model.safetensors. */
 rms_status st_checkpoint_open(st_checkpoint *ck, const char *dir, rms_err *err);
 void st_checkpoint_close(st_checkpoint *ck);
 

@@ -32,6 +32,7 @@
 
 #include "io/fingerprint.h"
 #include "io/h5util.h"
+#include "io/pairs_h5.h"
 
 #include <errno.h>
 #include <hdf5.h>
@@ -303,7 +304,9 @@ static rms_status scores_create(rms_scores *s, const char *tmp_path, const rms_s
         !rms_h5_write_i64_attr(s->group, "max_tokens", m->max_tokens))
         return rms_h5_fail(err, RMS_ERR_IO, tmp_path, "/scores", "cannot write the attributes");
     if (m->model_fingerprint[0] && (st = scores_write_identity(s, tmp_path, m, err)) != RMS_OK) return st;
-    if ((st = scores_write_mutable_attrs(s, m, 0, err)) != RMS_OK || (st = scores_flush(s, err)) != RMS_OK) return st;
+    if ((st = scores_write_mutable_attrs(s, m, 0, err)) != RMS_OK) return st;
+    // a file whose flush failed (a full disk, a file-size limit) is never renamed into place
+    if (H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0) return rms_h5_fail(err, RMS_ERR_IO, tmp_path, NULL, "cannot flush");
     if (rename(tmp_path, s->path) != 0)
         return rms_fail(err, RMS_ERR_IO, "%s: cannot rename %s into place: %s", s->path, tmp_path, strerror(errno));
     return RMS_OK;
@@ -322,6 +325,9 @@ static rms_status scores_check_layout(rms_scores *s, rms_err *err) {
     rms_status st = rms_h5_read_i64_attr(s->group, "/scores", "n_rows", &s->n, path, err);
     if (st != RMS_OK) return st;
     if (s->n < 0) return rms_fail(err, RMS_ERR_FORMAT, "%s: /scores: negative n_rows %lld", path, (long long)s->n);
+    if (s->n > RMS_PAIRS_MAX_ROWS)
+        return rms_fail(err, RMS_ERR_FORMAT, "%s: /scores: n_rows %lld is above rmscore's limit of %lld rows", path,
+                        (long long)s->n, (long long)RMS_PAIRS_MAX_ROWS);
     for (int c = 0; c < N_SCOLS; c++) {
         const char *dname = SCOLS[c].path;
         const htri_t exists = H5Lexists(s->group, SCOLS[c].name, H5P_DEFAULT);
@@ -349,8 +355,12 @@ static rms_status scores_check_layout(rms_scores *s, rms_err *err) {
     return RMS_OK;
 }
 
+static rms_status scores_check_before_hdf5(const char *path, int for_resume, rms_err *err);
+
 static rms_status scores_resume(rms_scores *s, const rms_scores_meta *m, rms_err *err) {
     const char *path = s->path;
+    rms_status hst = scores_check_before_hdf5(path, 1, err);
+    if (hst != RMS_OK) return hst;
     if ((s->file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT)) < 0)
         return rms_h5_fail(err, RMS_ERR_FORMAT, path, NULL,
                            "cannot reopen to resume (not an HDF5 file, in use by another job, or damaged by a crash "
@@ -421,7 +431,7 @@ rms_status rms_scores_open(rms_scores **out, const char *path, const rms_scores_
     return st;
 }
 
-rms_status rms_scores_open_read(rms_scores **out, const char *path, rms_scores_meta *meta, rms_err *err) {
+static rms_status scores_open_read_direct(rms_scores **out, const char *path, rms_scores_meta *meta, rms_err *err) {
     *out = NULL;
     memset(meta, 0, sizeof *meta);
     struct stat sb;
@@ -475,6 +485,49 @@ rms_status rms_scores_open_read(rms_scores **out, const char *path, rms_scores_m
     return st;
 }
 
+/* rms_h5_probe's child: the read-only open (layout, attributes) and every column; the open's status (the columns
+ * are read only for HDF5 to crash on, if it does: what they hold is rms_scores_read's to judge). */
+static rms_status scores_probe(void *arg, rms_err *err) {
+    rms_scores *s = NULL;
+    rms_scores_meta *meta = malloc(sizeof *meta); // large (the model manifest)
+    if (!meta) return RMS_OK; // no verdict
+    rms_status st = scores_open_read_direct(&s, arg, meta, err);
+    free(meta);
+    if (st != RMS_OK) return st;
+    const size_t n = (size_t)(s->n > 0 ? s->n : 1);
+    float *c = malloc(n * sizeof *c), *r = malloc(n * sizeof *r);
+    int8_t *status = malloc(n);
+    rms_err ignored;
+    if (c && r && status) (void)rms_scores_read(s, c, r, status, &ignored);
+    free(c);
+    free(r);
+    free(status);
+    rms_scores_close(s, &ignored);
+    return RMS_OK;
+}
+
+/* For a resume (opened for writing, with messages of its own): crashes only. */
+static rms_status scores_probe_crash_only(void *arg, rms_err *err) {
+    (void)scores_probe(arg, err);
+    return RMS_OK;
+}
+
+/* HDF5 1.10 crashes or hangs on some damaged files instead of failing: a damaged global heap is found by looking at
+ * it, a damaged object header by letting a child process read the file first (h5util.h). for_resume: only a crash
+ * counts (the resume's own open reports anything else in its words). */
+static rms_status scores_check_before_hdf5(const char *path, int for_resume, rms_err *err) {
+    rms_status st = rms_h5_check_heaps(path, err);
+    if (st != RMS_OK) return st;
+    return rms_h5_probe(path, for_resume ? scores_probe_crash_only : scores_probe, (void *)path, err);
+}
+
+rms_status rms_scores_open_read(rms_scores **out, const char *path, rms_scores_meta *meta, rms_err *err) {
+    *out = NULL;
+    memset(meta, 0, sizeof *meta);
+    rms_status st = scores_check_before_hdf5(path, 0, err);
+    return st == RMS_OK ? scores_open_read_direct(out, path, meta, err) : st;
+}
+
 rms_status rms_scores_read(rms_scores *s, float *chosen, float *rejected, int8_t *status, rms_err *err) {
     if (s->n == 0) return RMS_OK;
     void *bufs[N_SCOLS] = {[S_CHOSEN] = chosen, [S_REJECTED] = rejected, [S_STATUS] = status};
@@ -485,6 +538,10 @@ rms_status rms_scores_read(rms_scores *s, float *chosen, float *rejected, int8_t
         if (bufs[c] && H5Dread(s->ds[c], scol_mem_type(c), H5S_ALL, H5S_ALL, H5P_DEFAULT, bufs[c]) < 0)
             st = rms_h5_fail(err, RMS_ERR_IO, s->path, SCOLS[c].path, "cannot read");
     rms_h5_quiet_end(&q);
+    for (int64_t i = 0; status && st == RMS_OK && i < s->n; i++)
+        if (status[i] < RMS_SCORE_PENDING || status[i] > RMS_SCORE_STATUS_MAX)
+            st = rms_fail(err, RMS_ERR_FORMAT, "%s: /scores/status: row %lld has status %d, not one of 0..%d (corrupt "
+                          "file)", s->path, (long long)i, status[i], RMS_SCORE_STATUS_MAX);
     return st;
 }
 
@@ -512,9 +569,12 @@ rms_status rms_scores_write_rows(rms_scores *s, const int64_t *rows, int64_t n, 
         if (rows[i] < 0 || rows[i] >= s->n)
             return rms_fail(err, RMS_ERR_ARG, "%s: row %lld is outside the file's %lld rows", s->path,
                             (long long)rows[i], (long long)s->n);
-        if (status[i] < RMS_SCORE_PENDING || status[i] > RMS_SCORE_BAD)
-            return rms_fail(err, RMS_ERR_ARG, "%s: row %lld: status %d is not 0-3", s->path, (long long)rows[i],
-                            status[i]);
+        if (status[i] < RMS_SCORE_PENDING || status[i] > RMS_SCORE_STATUS_MAX)
+            return rms_fail(err, RMS_ERR_ARG, "%s: row %lld: status %d is not 0-%d", s->path, (long long)rows[i],
+                            status[i], RMS_SCORE_STATUS_MAX);
+        if (status[i] == RMS_SCORE_SCORED && !(isfinite(chosen[i]) && isfinite(rejected[i])))
+            return rms_fail(err, RMS_ERR_ARG, "%s: row %lld: a non-finite score (%g, %g) cannot be status scored (1)",
+                            s->path, (long long)rows[i], (double)chosen[i], (double)rejected[i]);
     }
     hsize_t *coords = malloc((size_t)n * 2 * sizeof *coords); // (2n): rows as given, then sorted
     if (!coords) return rms_fail(err, RMS_ERR_NOMEM, "%s: out of memory for %lld rows", s->path, (long long)n);

@@ -2,7 +2,9 @@
  *
  * HDF5 layout: group /scores, N rows aligned with /pairs:
  *   chosen, rejected   float32 (NaN where not scored)
- *   status             int8: 0 pending, 1 scored, 2 skipped (too long), 3 bad input
+ *   status             int8: 0 pending, 1 scored, 2 skipped (too long), 3 bad input, 4 non-finite score (the model
+ *                      gave NaN or an infinity for the chosen or the rejected conversation: NaN/Inf weights, or
+ *                      activations that overflowed; chosen and rejected hold what it gave; final like 1-3)
  * chunked (RMS_SCORES_CHUNK_ROWS rows) and uncompressed, every chunk allocated and filled (NaN, 0) when the
  * file is created (9 bytes a row on disk), so that writing rows never changes HDF5's metadata.
  *
@@ -19,7 +21,9 @@
  * shard 0 of 0 (not recorded), and as pooling "last-token" if it lacks pooling too.
  *
  * Incremental: rms_scores_write_rows writes the given rows and flushes the file (H5Fflush), so a killed
- * job loses only rows not yet handed to it.
+ * job loses only rows not yet handed to it. A failing write or flush (a full disk, a file-size limit) is an error
+ * naming the file and the OS error; the statuses of a call are written only after its scores were written and
+ * flushed without error, so a row never reads as scored without its scores.
  *
  * Resume (rms_scores_open on an existing file) keeps the file's rows when the run is the one that wrote them:
  *   - the same dataset: n_rows, pairs_tokenizer_sha256, pairs_template_sha256, pairs_tokenization (else
@@ -47,6 +51,8 @@
 #define RMS_SCORE_SCORED 1
 #define RMS_SCORE_SKIPPED 2
 #define RMS_SCORE_BAD 3
+#define RMS_SCORE_NONFINITE 4 /* the model's score of the chosen or the rejected conversation is NaN or infinite */
+#define RMS_SCORE_STATUS_MAX RMS_SCORE_NONFINITE
 #define RMS_SCORES_MODEL_FILES_MAX 16384 /* the model_files manifest kept (RMS_FINGERPRINT_MANIFEST_MAX) */
 
 typedef struct rms_scores_meta {

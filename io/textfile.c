@@ -16,6 +16,11 @@ rms_status rms_read_text_file(const char *path, char **out, size_t *len, rms_err
         fclose(fp);
         return rms_fail(err, RMS_ERR_IO, "%s: not a regular file", path);
     }
+    if ((int64_t)sb.st_size > RMS_TEXT_FILE_MAX) {
+        fclose(fp);
+        return rms_fail(err, RMS_ERR_FORMAT, "%s: %lld bytes, above rmscore's limit of %lld bytes for this file", path,
+                        (long long)sb.st_size, (long long)RMS_TEXT_FILE_MAX);
+    }
     const size_t n = (size_t)sb.st_size;
     char *text = malloc(n + 1);
     rms_status st = RMS_OK;

@@ -38,6 +38,7 @@ rms_role rms_layout_role(const rms_layout *l, int rank) {
 
 rms_status rms_layout_stage_layers(int64_t n_layers, int stages, const int64_t *split, int64_t n_split, int stage,
                                    int64_t *l0, int64_t *l1, rms_err *err) {
+    RMS_ASSERT(stages >= 1 && stage >= 0 && stage < stages);
     if (stages > n_layers)
         return rms_fail(err, RMS_ERR_USAGE, "--stages %d is more than the model's %lld layers", stages, (long long)n_layers);
     if (split && n_split) {
@@ -46,6 +47,9 @@ rms_status rms_layout_stage_layers(int64_t n_layers, int stages, const int64_t *
         int64_t sum = 0, start = 0;
         for (int s = 0; s < stages; s++) {
             if (split[s] < 1) return rms_fail(err, RMS_ERR_USAGE, "the layer split gives stage %d no layers", s);
+            if (split[s] > n_layers) // so that the sum below cannot overflow
+                return rms_fail(err, RMS_ERR_USAGE, "the layer split gives stage %d %lld layers, the model has %lld", s,
+                                (long long)split[s], (long long)n_layers);
             if (s == stage) start = sum;
             sum += split[s];
         }

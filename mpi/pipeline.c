@@ -16,6 +16,7 @@
 #include "mpi/layout.h"
 #include "src/base/clock.h"
 #include "src/base/memstat.h"
+#include "src/base/sizes.h"
 #include "src/engine/gemm.h"
 #include "src/engine/parallel.h"
 #include "src/engine/forward.h"
@@ -426,10 +427,11 @@ static rms_status stage_recv_body(stage_ctx *c, slot *s, rms_err *err) {
     const int64_t n_seqs = s->hdr[HDR_SEQS], n_tok = s->hdr[HDR_TOKENS];
     const int from_root = c->role.stage == 0;
     const size_t elem = from_root ? sizeof(int32_t) : sizeof(float);
-    const int64_t count = from_root ? n_tok : n_tok * c->model.config.hidden_size;
-    if (n_seqs < 0 || n_tok < 0 || 2 * n_seqs + 1 > INT_MAX)
+    int64_t count = n_tok;
+    if (n_seqs < 0 || n_tok < 0 || n_seqs > (INT_MAX - 1) / 2)
         return rms_fail(err, RMS_ERR_IO, "rank %d sent a malformed micro-batch header (%lld sequences, %lld tokens)",
                         c->role.prev_rank, (long long)n_seqs, (long long)n_tok);
+    if (!from_root && rms_mul_i64(n_tok, c->model.config.hidden_size, &count) != 0) count = INT64_MAX;
     if (count > INT_MAX) return rms_fail(err, RMS_ERR_ARG, "a micro-batch of %lld tokens is too large for one MPI message; lower --microbatch-tokens", (long long)n_tok);
     if (!grow_bytes(&s->offsets, &s->offsets_cap, (size_t)(2 * n_seqs + 1) * sizeof(int64_t)) ||
         !grow_bytes(&s->payload, &s->payload_cap, (size_t)count * elem + 1))
@@ -802,18 +804,27 @@ static rms_status agree(MPI_Comm comm, rms_mpi_watch *w, int rank, rms_status st
 /* A stage: its layers, its memory need against what its node lets it use (before any weight is touched), its
  * slice of the model. */
 static rms_status setup_stage(stage_ctx *c, const rms_score_opts *o, const rms_layout *l, int rank, int64_t threads,
-                              int64_t workers_on_node, rms_err *err) {
+                              int64_t workers_on_node, const int64_t batch[2], rms_err *err) {
     rms_config cfg;
     rms_status st = rms_config_load(&cfg, o->model, err);
     if (st == RMS_OK)
         st = rms_layout_stage_layers(cfg.n_layers, l->stages, o->layer_split.v, o->layer_split.n, c->role.stage,
                                      &c->l0, &c->l1, err);
+    // batch[0]: the most tokens of a micro-batch of this run (the budget, or one longer pair), batch[1]: its longest
+    // sequence, from the root's plan (bcast_batch_sizes); activations in flight between stages: the one received and
+    // the one sent
+    const int64_t longest = batch[0];
     if (st == RMS_OK) {
-        // a batch holds at most the budget, or one longer sequence up to --max-tokens; activations in flight
-        // between stages: the one received and the one sent
-        const int64_t longest = o->max_tokens > o->microbatch_tokens ? o->max_tokens : o->microbatch_tokens;
+        // the hidden states of a micro-batch go to the next stage as one MPI message of at most INT_MAX floats
+        int64_t floats;
+        if (l->stages > 1 && (rms_mul_i64(longest, cfg.hidden_size, &floats) != 0 || floats > INT_MAX))
+            st = rms_fail(err, RMS_ERR_USAGE, "a micro-batch of %lld tokens of hidden size %lld is more than one MPI "
+                          "message holds (%d floats); lower --microbatch-tokens or --max-tokens", (long long)longest,
+                          (long long)cfg.hidden_size, INT_MAX);
+    }
+    if (st == RMS_OK) {
         rms_mem_need need;
-        rms_preflight_need(&cfg, c->l0, c->l1, o->microbatch_tokens, longest, (int)threads, 2, &need);
+        rms_preflight_need(&cfg, c->l0, c->l1, batch[0], batch[1], (int)threads, 2, &need);
         char what[64], who[96];
         snprintf(what, sizeof what, "stage %d (layers %lld-%lld)", c->role.stage, (long long)c->l0, (long long)c->l1 - 1);
         snprintf(who, sizeof who, "rank %d: %s", rank, what);
@@ -822,6 +833,21 @@ static rms_status setup_stage(stage_ctx *c, const rms_score_opts *o, const rms_l
     }
     if (st == RMS_OK) st = rms_model_load(&c->model, o->model, c->l0, c->l1, err);
     rms_workspace_init(&c->ws, (rms_compute)o->compute);
+    return st;
+}
+
+/* The root's largest micro-batch and longest sequence (rms_preflight_largest_batch, rms_preflight_longest) to every
+ * rank, for the stages' memory pre-flight; {-1, -1} when the root could not open the job. */
+static rms_status bcast_batch_sizes(MPI_Comm comm, rms_mpi_watch *w, const rms_score_job *job, int64_t out[2],
+                                    int *leak, rms_err *err) {
+    static int64_t sizes[2]; // static: a dropped request may leave it in MPI's hands
+    sizes[0] = job ? rms_preflight_largest_batch(job) : -1;
+    sizes[1] = job ? rms_preflight_longest(job) : -1;
+    MPI_Request req = MPI_REQUEST_NULL;
+    const rms_status st = wait_collective(w, &req, MPI_Ibcast(sizes, 2, MPI_INT64_T, 0, comm, &req), "Ibcast", NULL,
+                                          leak, err);
+    out[0] = sizes[0];
+    out[1] = sizes[1];
     return st;
 }
 
@@ -894,8 +920,17 @@ rms_status rms_mpi_score(MPI_Comm comm, rms_mpi_watch *w, const rms_score_opts *
         }
     } else {
         st = rms_engine_start((int)threads, err);
-        if (st == RMS_OK) st = setup_stage(&stage, o, &l, rank, threads, workers_on_node, err);
     }
+    int64_t batch[2];
+    const rms_status sst = bcast_batch_sizes(comm, w, role.is_root && st == RMS_OK ? &job : NULL, batch, &leak, err);
+    if (sst != RMS_OK) { // this rank cannot know what the others do: it fails alone
+        rms_err cerr;
+        if (role.is_root) rms_score_job_close(&job, &st, &cerr); // err keeps the lost collective's message
+        return rms_fail_prefix(err, sst, "%s", who);
+    }
+    if (!role.is_root && st == RMS_OK)
+        st = batch[0] < 1 ? RMS_ERR_PEER // the root failed: it reports
+                          : setup_stage(&stage, o, &l, rank, threads, workers_on_node, batch, err);
     if (!o->quiet) log_start(&l, rank, host, stage.l0, stage.l1, threads, w->threaded);
     int failed = -1;
     const rms_status ast = agree(comm, w, rank, st, &failed, &leak, err);

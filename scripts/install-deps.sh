@@ -12,6 +12,7 @@ PACKAGES=(
   libpcre2-dev                                # tokenizer regex
   libssl-dev                                  # SHA-256 (libcrypto) for provenance hashes
   tzdata                                      # time zones (score --stop-at reads local ISO times)
+  clang libfuzzer-14-dev                      # fuzz targets (-DRMSCORE_FUZZ=ON, benchmarks/fuzz.sh)
   python3 python3-numpy python3-h5py python3-jinja2  # test references (/usr/bin/python3)
 )
 export DEBIAN_FRONTEND=noninteractive

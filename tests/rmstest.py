@@ -6,7 +6,14 @@
   prints the closing `N passed, M failed` line and returns the exit code (1 if any check failed).
   configure() picks how a passing check's detail is shown and whether finish() lists the failed checks
   first; each driver keeps the output it always had.
-- run() / run_timed(): a command in a child process, its output captured.
+- run() / run_timed(): a command in a child process, its output captured. Every child's stderr is searched for a
+  sanitizer report (AddressSanitizer, LeakSanitizer, UBSan's "runtime error:"; sanitizer_report()): one is a
+  failed check whatever exit status the test expected. Drivers that start processes themselves call
+  check_sanitizers() on what those printed.
+- instrumented(binary): built with AddressSanitizer (memory bounds are checked on the Release build only).
+- time_scale() / scaled(): RMSTEST_TIME_SCALE (default 1), by which the instrumented (ASan) run of
+  tests/run-all.sh stretches the wall-clock bounds tests put on waiting and on rmscore's speed. It never
+  changes what rmscore is asked to do or what a check compares; the Release run keeps scale 1.
 - The repo's paths (sample data, make_tokenizer_dirs.py), the drivers' common arguments (--rmscore,
   --workdir, --node-modules), a fresh work directory, the tokenizer directories built in a child process.
 - Score comparisons. rmscore against the float64 reference: design.md's tolerance |a - b| <= 1e-3 * max(1, |b|)
@@ -19,6 +26,7 @@
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -88,6 +96,69 @@ def strict_json(text):
     return json.loads(text, parse_constant=bad)
 
 
+# ------------------------------------------------------------------ sanitizers and time scale
+# The first line of a report from the sanitizers of an ASan + UBSan build (-fsanitize=address,undefined):
+# "==123==ERROR: AddressSanitizer: ...", "==123==ERROR: LeakSanitizer: ...", "x.c:12:5: runtime error: ...",
+# "SUMMARY: UndefinedBehaviorSanitizer: ..." (and the same from any other sanitizer runtime).
+SANITIZER_REPORT = re.compile(r"(?:ERROR|WARNING): [A-Za-z]+Sanitizer\b|SUMMARY: [A-Za-z]+Sanitizer\b|"
+                              r"(?:^|: )runtime error: ", re.M)
+
+
+def sanitizer_report(text):
+    """The line of text (str or bytes) where a sanitizer report starts, plus the few lines after it; None if
+    there is none."""
+    if not text:
+        return None
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    m = SANITIZER_REPORT.search(text)
+    if not m:
+        return None
+    start = text.rfind("\n", 0, m.start()) + 1
+    return short("\n".join(text[start:].splitlines()[:8]), 600)
+
+
+def check_sanitizers(what, *texts):
+    """Records a failed check when any of texts (a child's stderr, or lines of it) holds a sanitizer report;
+    returns True when none does (then nothing is recorded: a clean child adds no line)."""
+    for t in texts:
+        if isinstance(t, (list, tuple)):
+            t = "\n".join(t)
+        rep = sanitizer_report(t)
+        if rep:
+            return record("no sanitizer report from %s" % what, False, rep)
+    return True
+
+
+def time_scale():
+    """RMSTEST_TIME_SCALE (a number >= 1; default 1): how much slower than a Release build the binaries under test
+    run (tests/run-all.sh sets it for the ASan + UBSan stage)."""
+    try:
+        return max(1.0, float(os.environ.get("RMSTEST_TIME_SCALE", "1")))
+    except ValueError:
+        return 1.0
+
+
+def scaled(seconds):
+    """A wall-clock bound of the Release run, stretched by time_scale()."""
+    return seconds * time_scale()
+
+
+def instrumented(binary):
+    """Whether binary was built with AddressSanitizer (RMSCORE_SANITIZE, RMSCORE_FUZZ): its shadow memory, quarantine
+    and redzones count in its RSS, so a bound on a process's memory says nothing there."""
+    try:
+        with open(binary, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+def _what(cmd):
+    """A command named for a check: its program and first argument or two."""
+    return " ".join(os.path.basename(c) if i == 0 else c for i, c in enumerate(cmd[:3]))
+
+
 # ------------------------------------------------------------------ child processes
 def run_timed(cmd, stdin=None, timeout=900, env=None, binary=False, errors="replace"):
     """Runs cmd (its items through str()), output captured; returns (rc, stdout, stderr, seconds).
@@ -99,9 +170,12 @@ def run_timed(cmd, stdin=None, timeout=900, env=None, binary=False, errors="repl
     t0 = time.time()
     if binary:
         p = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout, env=env)
-        return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace"), time.time() - t0
-    p = subprocess.run(cmd, input=stdin, capture_output=True, text=True, errors=errors, timeout=timeout, env=env)
-    return p.returncode, p.stdout, p.stderr, time.time() - t0
+        err = p.stderr.decode("utf-8", "replace")
+    else:
+        p = subprocess.run(cmd, input=stdin, capture_output=True, text=True, errors=errors, timeout=timeout, env=env)
+        err = p.stderr
+    check_sanitizers(_what(cmd), err)
+    return p.returncode, p.stdout, err, time.time() - t0
 
 
 def run(cmd, stdin=None, timeout=900, **kw):

@@ -1,7 +1,9 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "io/config.h"
+#include "io/textfile.h"
 #include "tests/check.h"
 
 /* The config.json of allenai/Llama-3.1-Tulu-3-8B-RM (transformers 4.4x), abridged of nothing rmscore reads. */
@@ -201,6 +203,112 @@ static void test_missing_or_non_positive_sizes_name_the_key(void) {
     CHECK_CONTAINS(err.msg, "\"rms_norm_eps\" must be positive");
 }
 
+/* MINIMAL with `key` (one of its keys, or a new one) set to the raw JSON text `raw` (which cJSON may print
+ * differently, e.g. 1e999), parsed into c. */
+static rms_status parse_raw(rms_config *c, const char *key, const char *raw, rms_err *err) {
+    static const char *const keys[] = {"hidden_size", "intermediate_size", "num_hidden_layers",
+                                       "num_attention_heads", "vocab_size", "num_labels"};
+    static const char *const values[] = {"64", "128", "2", "4", "300", "1"};
+    char text[1024];
+    size_t n = (size_t)snprintf(text, sizeof text, "{\"%s\": %s", key, raw);
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(keys[i], key) != 0) n += (size_t)snprintf(text + n, sizeof text - n, ", \"%s\": %s", keys[i], values[i]);
+    snprintf(text + n, sizeof text - n, "}");
+    err->msg[0] = '\0';
+    return rms_config_parse(c, text, "raw.json", err);
+}
+
+static void test_sizes_above_their_limits_name_the_key_and_the_limit(void) {
+    static const struct { const char *key; long long limit; } cases[] = {
+        {"hidden_size", RMS_CONFIG_MAX_HIDDEN},         {"intermediate_size", RMS_CONFIG_MAX_INTERMEDIATE},
+        {"num_hidden_layers", RMS_CONFIG_MAX_LAYERS},   {"num_attention_heads", RMS_CONFIG_MAX_HEADS},
+        {"num_key_value_heads", RMS_CONFIG_MAX_HEADS},  {"head_dim", RMS_CONFIG_MAX_HEAD_DIM},
+        {"vocab_size", RMS_CONFIG_MAX_VOCAB},           {"max_position_embeddings", RMS_CONFIG_MAX_POSITIONS},
+    };
+    rms_config c;
+    rms_err err;
+    char value[32], want[160];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(value, sizeof value, "%lld", cases[i].limit + 1);
+        CHECK_EQ_INT(parse_with(&c, TULU_RM, cases[i].key, value, &err), RMS_ERR_FORMAT);
+        snprintf(want, sizeof want, "\"%s\" is %lld, above rmscore's limit of %lld", cases[i].key,
+                 cases[i].limit + 1, cases[i].limit);
+        CHECK_CONTAINS(err.msg, want);
+        CHECK_EQ_INT(parse_with(&c, TULU_RM, cases[i].key, "1099511627776", &err), RMS_ERR_FORMAT); // 2^40
+        CHECK_CONTAINS(err.msg, cases[i].key);
+        CHECK_EQ_INT(parse_with(&c, TULU_RM, cases[i].key, "-3", &err), RMS_ERR_FORMAT);
+        CHECK_CONTAINS(err.msg, "must be positive, got -3");
+        CHECK_EQ_INT(parse_raw(&c, cases[i].key, "1e999", &err), RMS_ERR_FORMAT); // cJSON reads inf
+        CHECK_CONTAINS(err.msg, "must be an integer");
+    }
+}
+
+static void test_sizes_at_their_limits_parse(void) {
+    rms_config c;
+    rms_err err;
+    char text[512];
+    snprintf(text, sizeof text,
+             "{\"hidden_size\": %d, \"intermediate_size\": %d, \"num_hidden_layers\": %d, "
+             "\"num_attention_heads\": %d, \"num_key_value_heads\": %d, \"vocab_size\": %d, "
+             "\"max_position_embeddings\": %d, \"num_labels\": 1, \"pad_token_id\": %d, \"rms_norm_eps\": 1.0, "
+             "\"rope_theta\": 1e12}", RMS_CONFIG_MAX_HIDDEN, RMS_CONFIG_MAX_INTERMEDIATE, RMS_CONFIG_MAX_LAYERS,
+             RMS_CONFIG_MAX_HEADS, RMS_CONFIG_MAX_HEADS, RMS_CONFIG_MAX_VOCAB, RMS_CONFIG_MAX_POSITIONS,
+             RMS_CONFIG_MAX_VOCAB - 1);
+    CHECK_EQ_INT(rms_config_parse(&c, text, "max.json", &err), RMS_OK);
+    CHECK_EQ_INT(c.head_dim, RMS_CONFIG_MAX_HIDDEN / RMS_CONFIG_MAX_HEADS);
+    CHECK_EQ_INT(c.vocab_size, RMS_CONFIG_MAX_VOCAB);
+}
+
+static void test_a_derived_head_dim_above_its_limit_is_rejected(void) {
+    rms_config c;
+    rms_err err;
+    const char *text = "{\"hidden_size\": 4096, \"intermediate_size\": 128, \"num_hidden_layers\": 2,"
+                       " \"num_attention_heads\": 2, \"vocab_size\": 300, \"num_labels\": 1}";
+    CHECK_EQ_INT(rms_config_parse(&c, text, "hd.json", &err), RMS_ERR_FORMAT);
+    CHECK_CONTAINS(err.msg, "head_dim (hidden_size / num_attention_heads) is 2048, above rmscore's limit of 1024");
+}
+
+static void test_reals_must_be_finite_positive_and_within_limits(void) {
+    static const struct { const char *key, *value, *msg; } cases[] = {
+        {"rms_norm_eps", "0", "\"rms_norm_eps\" must be positive and finite, got 0"},
+        {"rms_norm_eps", "2", "\"rms_norm_eps\" is 2, above rmscore's limit of 1"},
+        {"rope_theta", "-500000", "\"rope_theta\" must be positive and finite"},
+        {"rope_theta", "1e300", "\"rope_theta\" is 1e+300, above rmscore's limit of 1e+12"},
+        {"rope_theta", "\"big\"", "\"rope_theta\" must be a number, got a string"},
+    };
+    rms_config c;
+    rms_err err;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CHECK_EQ_INT(parse_with(&c, TULU_RM, cases[i].key, cases[i].value, &err), RMS_ERR_FORMAT);
+        CHECK_CONTAINS(err.msg, cases[i].msg);
+    }
+    CHECK_EQ_INT(parse_raw(&c, "rms_norm_eps", "1e999", &err), RMS_ERR_FORMAT);
+    CHECK_CONTAINS(err.msg, "\"rms_norm_eps\" must be positive and finite, got inf");
+    CHECK_EQ_INT(parse_raw(&c, "rope_theta", "-1e999", &err), RMS_ERR_FORMAT);
+    CHECK_CONTAINS(err.msg, "\"rope_theta\" must be positive and finite, got -inf");
+    const char *rope = "{\"rope_type\": \"llama3\", \"factor\": 1e9, \"low_freq_factor\": 1.0, "
+                       "\"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 8192}";
+    CHECK_EQ_INT(parse_with(&c, TULU_RM, "rope_scaling", rope, &err), RMS_ERR_FORMAT);
+    CHECK_CONTAINS(err.msg, "\"rope_scaling.factor\" is 1e+09, above rmscore's limit of 65536");
+    rope = "{\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, "
+           "\"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 1099511627776}";
+    CHECK_EQ_INT(parse_with(&c, TULU_RM, "rope_scaling", rope, &err), RMS_ERR_FORMAT);
+    CHECK_CONTAINS(err.msg, "\"rope_scaling.original_max_position_embeddings\" is 1099511627776, above");
+}
+
+static void test_pad_token_id_is_null_minus_one_or_a_plausible_id(void) {
+    rms_config c;
+    rms_err err;
+    CHECK_EQ_INT(parse_with(&c, TULU_RM, "pad_token_id", "-1", &err), RMS_OK);
+    CHECK_EQ_INT(c.pad_token_id, -1);
+    CHECK_EQ_INT(parse_with(&c, TULU_RM, "pad_token_id", "0", &err), RMS_OK);
+    CHECK_EQ_INT(c.pad_token_id, 0);
+    CHECK_EQ_INT(parse_with(&c, TULU_RM, "pad_token_id", "-2", &err), RMS_ERR_FORMAT);
+    CHECK_CONTAINS(err.msg, "\"pad_token_id\" is -2; rmscore accepts null, -1 or 0 to 4194303");
+    CHECK_EQ_INT(parse_with(&c, TULU_RM, "pad_token_id", "4194304", &err), RMS_ERR_FORMAT);
+    CHECK_CONTAINS(err.msg, "\"pad_token_id\" is 4194304");
+}
+
 static void test_other_models_are_unsupported_with_a_clear_message(void) {
     rms_config c;
     rms_err err;
@@ -339,6 +447,20 @@ static void test_loading_a_missing_config_is_an_io_error_naming_the_path(void) {
     CHECK_CONTAINS(err.msg, "/nonexistent-rmscore-dir/config.json: cannot create");
 }
 
+static void test_a_config_file_above_the_size_limit_is_refused_unread(void) {
+    char dir[4096], path[4200];
+    rms_config c;
+    rms_err err;
+    snprintf(dir, sizeof dir, "%s", check_tmpdir("config-huge"));
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *fp = fopen(path, "w"); // sparse: 1 GiB + 1 byte of holes, no disk used
+    CHECK(fp && ftruncate(fileno(fp), RMS_TEXT_FILE_MAX + 1) == 0);
+    if (fp) fclose(fp);
+    CHECK_EQ_INT(rms_config_load(&c, dir, &err), RMS_ERR_FORMAT);
+    CHECK_CONTAINS(err.msg, "config.json: 1073741825 bytes, above rmscore's limit of 1073741824 bytes");
+    unlink(path);
+}
+
 int main(void) {
     RUN(test_the_tulu_reward_model_config_parses);
     RUN(test_defaults_follow_transformers_llama_config);
@@ -348,6 +470,11 @@ int main(void) {
     RUN(test_id2label_decides_num_labels_before_the_num_labels_key);
     RUN(test_a_string_where_an_integer_belongs_names_the_key);
     RUN(test_missing_or_non_positive_sizes_name_the_key);
+    RUN(test_sizes_above_their_limits_name_the_key_and_the_limit);
+    RUN(test_sizes_at_their_limits_parse);
+    RUN(test_a_derived_head_dim_above_its_limit_is_rejected);
+    RUN(test_reals_must_be_finite_positive_and_within_limits);
+    RUN(test_pad_token_id_is_null_minus_one_or_a_plausible_id);
     RUN(test_other_models_are_unsupported_with_a_clear_message);
     RUN(test_heads_must_divide_evenly);
     RUN(test_rope_scaling_accepts_default_llama3_and_the_legacy_type_key);
@@ -356,5 +483,6 @@ int main(void) {
     RUN(test_written_configs_round_trip_through_parse);
     RUN(test_the_written_config_looks_like_the_tulu_one);
     RUN(test_loading_a_missing_config_is_an_io_error_naming_the_path);
+    RUN(test_a_config_file_above_the_size_limit_is_refused_unread);
     return check_summary();
 }

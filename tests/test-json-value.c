@@ -253,7 +253,7 @@ static void test_errors_give_the_byte_offset_python_gives_and_say_what_is_wrong(
         {"nul", "at byte 0: expected a value"},
         {"truex", "at byte 4: text after"},
         {"\f1", "at byte 0: expected a value"},
-        {"\xc2\xa0" "1", "at byte 0: expected a value"},
+        {("\xc2\xa0" "1"), "at byte 0: expected a value"},
         {"\xef\xbb\xbf{}", "at byte 0: expected a value"},
         {"// c\n1", "at byte 0: expected a value"},
         {"'a'", "at byte 0: expected a value"},
@@ -720,7 +720,7 @@ static int same_error(const rms_text *text, unsigned long py_at, const char *msg
 
 static const char *FIXED_TEXTS[] = {
     "{\"a\":1,\"b\":2,\"a\":3}", "[NaN, Infinity, -Infinity, -0, -0.0, 1e400, 1E5, -0e0, 1e-400]", "-NaN", "01", "1.",
-    ".5", "+1", "1e", "-", "[1,]", "{\"a\":1,}", "\"\\ud800\"", "[1] x", " \f1", "\xc2\xa0" "1", "nul", "true1", "[1 2]",
+    ".5", "+1", "1e", "-", "[1,]", "{\"a\":1,}", "\"\\ud800\"", "[1] x", " \f1", ("\xc2\xa0" "1"), "nul", "true1", "[1 2]",
     "\"\x7f\"", "{\"a\" 1}", "{1:2}", "\"abc", "\"\\x\"", "\"\\u12G4\"", "[", "", "  ", "123456789012345678901234567890",
     "\"\\ud800\\u12G4\"", "\"\\ud800\\uZ\"", "\"\\u12\"", "\"ab\\", "\"ab\\u", "\"a\x01\"", "[\"a\", \"b\x1f\"]",
     "\"\\ud800\\n\"", "{\"a\":1 \"b\":2}", "{\"a\":1,\"b\"}", "[1,2", "{\"a\":", "1.5e+", "-I", "-Infinit", "NaNa",

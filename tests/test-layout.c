@@ -1,4 +1,6 @@
 /* Unit tests of mpi/layout.c: ranks, roles and the layer split of an MPI scoring job. */
+#include <stdint.h>
+
 #include "tests/check.h"
 #include "mpi/layout.h"
 
@@ -60,6 +62,13 @@ static void test_an_explicit_split_is_used_as_given_and_checked(void) {
     CHECK_EQ_INT(rms_layout_stage_layers(32, 3, short_split, 3, 0, &l0, &l1, &err), RMS_ERR_USAGE);
     CHECK_CONTAINS(err.msg, "sums to 31");
     CHECK_EQ_INT(rms_layout_stage_layers(32, 2, split, 3, 0, &l0, &l1, &err), RMS_ERR_USAGE);
+    // entries whose sum would overflow int64 (and wrap to exactly 32) are refused one by one
+    const int64_t huge[3] = {INT64_MAX / 2 + 1, INT64_MAX / 2 + 1, 32};
+    CHECK_EQ_INT(rms_layout_stage_layers(32, 3, huge, 3, 2, &l0, &l1, &err), RMS_ERR_USAGE);
+    CHECK_CONTAINS(err.msg, "the layer split gives stage 0 4611686018427387904 layers, the model has 32");
+    const int64_t zero[2] = {0, 32};
+    CHECK_EQ_INT(rms_layout_stage_layers(32, 2, zero, 2, 1, &l0, &l1, &err), RMS_ERR_USAGE);
+    CHECK_CONTAINS(err.msg, "gives stage 0 no layers");
 }
 
 static void test_a_rank_describes_its_role_and_layers_for_the_start_line(void) {

@@ -1,6 +1,10 @@
+#define _GNU_SOURCE /* memmem */
 #include <hdf5.h>
+#include <signal.h>
 #include <stdint.h>
+#include <unistd.h>
 
+#include "io/h5util.h"
 #include "io/pairs_h5.h"
 #include "tests/check.h"
 
@@ -436,6 +440,111 @@ static void test_ids_that_disagree_with_their_length_column_are_a_corrupt_file(v
     rms_pairs_reader_close(r);
 }
 
+/* Sets row `row` of the 1-D dataset `name` to value (as int64, converted to the dataset's type). */
+static void set_value(hid_t g, const char *name, hsize_t row, int64_t value) {
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT), fs = H5Dget_space(d);
+    const hsize_t one = 1;
+    hid_t mem = H5Screate_simple(1, &one, NULL);
+    H5Sselect_elements(fs, H5S_SELECT_SET, 1, &row);
+    CHECK(H5Dwrite(d, H5T_NATIVE_INT64, mem, fs, H5P_DEFAULT, &value) >= 0);
+    H5Sclose(mem);
+    H5Sclose(fs);
+    H5Dclose(d);
+}
+
+static void negative_chosen_len(hid_t g) { set_value(g, "chosen_len", 1, -5); }
+static void huge_rejected_len(hid_t g) { set_value(g, "rejected_len", 2, ((int64_t)1 << 24) + 1); }
+static void unknown_status(hid_t g) { set_value(g, "status", 2, 7); }
+static void long_shared_prefix(hid_t g) { set_value(g, "shared_prefix", 0, 1000); }
+static void negative_shared_prefix(hid_t g) { set_value(g, "shared_prefix", 1, -1); }
+static void absurd_n_rows(hid_t g) { CHECK(rms_h5_write_i64_attr(g, "n_rows", (int64_t)1 << 40)); }
+
+static void test_column_values_outside_their_bounds_are_a_corrupt_file_naming_the_row(void) {
+    static const struct { const char *name; void (*damage)(hid_t); const char *msg; } cases[] = {
+        {"neg-len.h5", negative_chosen_len, "row 1 has a conversation length outside [0, 2^24] (corrupt file)"},
+        {"huge-len.h5", huge_rejected_len, "row 2 has a conversation length outside [0, 2^24]"},
+        {"bad-status.h5", unknown_status, "row 2 has a status other than 0 (ok) or 3 (bad input)"},
+        {"long-prefix.h5", long_shared_prefix, "row 0 has a shared_prefix outside [0, the shorter"},
+        {"neg-prefix.h5", negative_shared_prefix, "row 1 has a shared_prefix outside"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rms_err err = {{0}};
+        const char *path = damaged_file(cases[i].name, cases[i].damage);
+        rms_pairs_reader *r = NULL;
+        rms_pairs_meta meta;
+        CHECK_EQ_INT(rms_pairs_reader_open(&r, path, &meta, &err), RMS_OK);
+        if (!r) continue;
+        int32_t lc[3], lr[3], shared[3];
+        int8_t status[3];
+        CHECK_EQ_INT(rms_pairs_reader_columns(r, lc, lr, shared, status, &err), RMS_ERR_FORMAT);
+        CHECK_CONTAINS(err.msg, cases[i].name);
+        CHECK_CONTAINS(err.msg, cases[i].msg);
+        rms_pairs_reader_close(r);
+    }
+}
+
+static void test_n_rows_above_the_limit_is_refused_at_open(void) {
+    rms_err err = {{0}};
+    CHECK_EQ_INT(open_fails(damaged_file("absurd-n-rows.h5", absurd_n_rows), &err), RMS_ERR_FORMAT);
+    CHECK_CONTAINS(err.msg, "/pairs: n_rows 1099511627776 is above rmscore's limit of 4294967296 rows");
+}
+
+/* A good file whose first global heap collection (the variable-length values: ids, strings, attributes) gets an
+ * object of size 0 (HDF5 1.10 would parse it forever) or one larger than the collection (it would copy past its
+ * buffer): refused before HDF5 reads it. */
+static void test_a_damaged_global_heap_is_refused_before_hdf5_reads_it(void) {
+    for (int k = 0; k < 2; k++) {
+        rms_err err = {{0}};
+        const char *path = file_path(k ? "heap-big.h5" : "heap-zero.h5");
+        CHECK_EQ_INT(write_test_file(path, 3), RMS_OK);
+        FILE *fp = fopen(path, "r+b");
+        CHECK(fp != NULL);
+        if (!fp) continue;
+        char buf[1 << 16];
+        const size_t n = fread(buf, 1, sizeof buf, fp);
+        const char *gcol = memmem(buf, n, "GCOL", 4);
+        CHECK(gcol != NULL && (size_t)(gcol - buf) + 32 <= n);
+        if (gcol) {
+            unsigned char obj[16] = {0}; // index 0 (free space) of size 0
+            if (k) memcpy(obj, "\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x10\x00\x00", 16); // 2^44 B
+            fseek(fp, (long)(gcol - buf) + 16, SEEK_SET);
+            CHECK(fwrite(obj, 1, sizeof obj, fp) == sizeof obj);
+        }
+        fclose(fp);
+        CHECK_EQ_INT(open_fails(path, &err), RMS_ERR_FORMAT);
+        CHECK_CONTAINS(err.msg, "damaged HDF5 global heap at byte");
+        CHECK_CONTAINS(err.msg, k ? "an object larger than its collection" : "an object that does not fit");
+    }
+}
+
+static rms_status probe_returns(void *arg, rms_err *err) {
+    return *(int *)arg ? rms_fail(err, RMS_ERR_FORMAT, "x.h5: /pairs: missing group") : RMS_OK;
+}
+static rms_status probe_crashes(void *arg, rms_err *err) {
+    (void)arg;
+    (void)err;
+    raise(SIGSEGV);
+    return RMS_OK;
+}
+static rms_status probe_exits(void *arg, rms_err *err) {
+    (void)arg;
+    (void)err;
+    _exit(3);
+}
+
+static void test_a_probe_that_crashes_or_fails_to_exit_cleanly_marks_the_file_damaged(void) {
+    rms_err err = {{0}};
+    int one = 1, zero = 0;
+    CHECK_EQ_INT(rms_h5_probe("f.h5", probe_returns, &zero, &err), RMS_OK);
+    // an error the child's reads met comes back as it is, message and status
+    CHECK_EQ_INT(rms_h5_probe("f.h5", probe_returns, &one, &err), RMS_ERR_FORMAT);
+    CHECK(strcmp(err.msg, "x.h5: /pairs: missing group") == 0);
+    CHECK_EQ_INT(rms_h5_probe("f.h5", probe_crashes, NULL, &err), RMS_ERR_FORMAT);
+    CHECK_CONTAINS(err.msg, "f.h5: damaged HDF5 file: reading its metadata crashed HDF5 (signal 11");
+    CHECK_EQ_INT(rms_h5_probe("f.h5", probe_exits, NULL, &err), RMS_ERR_FORMAT);
+    CHECK_CONTAINS(err.msg, "(exit status 3)");
+}
+
 static void test_a_missing_file_and_a_text_file_are_clear_errors(void) {
     rms_err err = {{0}};
     CHECK_EQ_INT(open_fails(file_path("nothing-here.h5"), &err), RMS_ERR_IO);
@@ -469,6 +578,10 @@ int main(void) {
     RUN(test_a_dataset_of_the_wrong_type_is_an_error_naming_it);
     RUN(test_a_file_without_n_rows_is_reported_incomplete);
     RUN(test_ids_that_disagree_with_their_length_column_are_a_corrupt_file);
+    RUN(test_column_values_outside_their_bounds_are_a_corrupt_file_naming_the_row);
+    RUN(test_n_rows_above_the_limit_is_refused_at_open);
+    RUN(test_a_damaged_global_heap_is_refused_before_hdf5_reads_it);
+    RUN(test_a_probe_that_crashes_or_fails_to_exit_cleanly_marks_the_file_damaged);
     RUN(test_a_missing_file_and_a_text_file_are_clear_errors);
     return check_summary();
 }

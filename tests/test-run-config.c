@@ -123,6 +123,26 @@ static void test_shards_split_rows_into_contiguous_blocks_covering_all(void) {
     CHECK_CONTAINS(err.msg, "--shard");
 }
 
+static void test_shard_values_are_digits_i_slash_n_within_the_limit(void) {
+    static rms_score_opts o;
+    rms_err err;
+    static const char *const bad[] = {"1/0", "2/2", "-1/3", "1/3x", " 1/3", "+1/3", "1/ 3", "1/+3", "1/", "/3", "1",
+                                      "99999999999999999999/1", "0/99999999999999999999", "0/1048577", "0x1/3", "1/3/4"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *argv[] = {"rmscore", "score", "--shard", (char *)bad[i], NULL};
+        CHECK_EQ_INT(rms_score_opts_parse(4, argv, &o, &err), RMS_ERR_USAGE);
+        CHECK_CONTAINS(err.msg, "is not I/N with 0 <= I < N <= 1048576");
+    }
+    char *edge[] = {"rmscore", "score", "--model", "/m", "--data", "/d", "--out", "/o", "--shard", "1048575/1048576", NULL};
+    CHECK_EQ_INT(rms_score_opts_parse(10, edge, &o, &err), RMS_OK);
+    CHECK_EQ_INT(o.shard.index, 1048575);
+    CHECK_EQ_INT(o.shard.count, RMS_SHARD_MAX);
+    int64_t r0, r1; // the last shard of the largest count over the most rows a dataset may have
+    rms_score_job_shard_rows(&o, (int64_t)1 << 32, &r0, &r1);
+    CHECK_EQ_INT(r1, (int64_t)1 << 32);
+    CHECK_EQ_INT(r1 - r0, 4096);
+}
+
 static void test_the_parser_takes_both_spellings_and_refuses_what_the_table_does_not_allow(void) {
     static rms_score_opts o;
     rms_err err;
@@ -177,6 +197,7 @@ int main(void) {
     RUN(test_the_command_line_overrides_the_config);
     RUN(test_a_bad_config_value_is_reported_with_the_config_file);
     RUN(test_shards_split_rows_into_contiguous_blocks_covering_all);
+    RUN(test_shard_values_are_digits_i_slash_n_within_the_limit);
     RUN(test_the_parser_takes_both_spellings_and_refuses_what_the_table_does_not_allow);
     RUN(test_the_usage_text_lists_every_option_with_its_default);
     return check_summary();

@@ -558,6 +558,41 @@ static void test_bad_indexes_are_clear_errors(void) {
     }
 }
 
+static void test_index_entries_outside_the_directory_are_refused(void) {
+    char dir[4096], path[4400];
+    st_checkpoint ck;
+    rms_err err;
+    static const char *const names[] = {"/etc/passwd", "..", ".", "sub/s", "a\\nb", "s\\u0001", "../s"};
+    scratch(dir, sizeof dir, "index-outside");
+    join(path, sizeof path, dir, "s");
+    write_st(path, "{}", 0);
+    join(path, sizeof path, dir, ST_INDEX_NAME);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "{\"weight_map\": {\"t\": \"%s\"}}", names[i]);
+        write_bytes(path, text, strlen(text));
+        CHECK_EQ_INT(st_checkpoint_open(&ck, dir, &err), RMS_ERR_FORMAT);
+        CHECK_CONTAINS(err.msg, "weight_map entry for tensor t must name a file inside the model directory");
+    }
+}
+
+static void test_an_index_naming_more_shards_than_the_limit_is_refused(void) {
+    char dir[4096], path[4400];
+    st_checkpoint ck;
+    rms_err err;
+    scratch(dir, sizeof dir, "index-many-shards");
+    join(path, sizeof path, dir, ST_INDEX_NAME);
+    FILE *fp = fopen(path, "w"); // ST_MAX_SHARDS + 1 distinct files, one tensor each (~2.5 MB)
+    CHECK(fp != NULL);
+    if (!fp) return;
+    fputs("{\"weight_map\": {", fp);
+    for (int i = 0; i <= ST_MAX_SHARDS; i++) fprintf(fp, "%s\"t%d\": \"f%d\"", i ? ", " : "", i, i);
+    fputs("}}", fp);
+    fclose(fp);
+    CHECK_EQ_INT(st_checkpoint_open(&ck, dir, &err), RMS_ERR_FORMAT);
+    CHECK_CONTAINS(err.msg, "weight_map names more than 65536 files");
+}
+
 static void test_a_directory_without_weights_is_an_io_error(void) {
     char dir[4096];
     st_checkpoint ck;
@@ -636,6 +671,8 @@ int main(void) {
     RUN(test_an_index_entry_whose_shard_lacks_the_tensor_is_a_clear_error);
     RUN(test_a_corrupt_shard_is_reported_when_first_used);
     RUN(test_bad_indexes_are_clear_errors);
+    RUN(test_index_entries_outside_the_directory_are_refused);
+    RUN(test_an_index_naming_more_shards_than_the_limit_is_refused);
     RUN(test_a_directory_without_weights_is_an_io_error);
     RUN(test_the_writer_refuses_too_many_or_too_few_bytes);
     RUN(test_the_writer_rejects_bad_tables);

@@ -92,6 +92,26 @@ static void test_ties_count_as_wrong_and_are_reported_apart(void) {
     CHECK_EQ_INT(st.n_skipped, 1);
 }
 
+static void test_non_finite_rows_are_counted_apart_and_excluded_from_accuracy(void) {
+    // row 0 scored correct, 1 scored wrong, 2 status 4 (NaN), 3 status 4 (+Inf), 4 an older file's "scored" NaN
+    const float c[5] = {2, 0, NAN, INFINITY, NAN}, r[5] = {1, 1, 0, 1, 0};
+    const int8_t s[5] = {RMS_SCORE_SCORED, RMS_SCORE_SCORED, RMS_SCORE_NONFINITE, RMS_SCORE_NONFINITE,
+                         RMS_SCORE_SCORED};
+    double scratch[5];
+    rms_stats st;
+    rms_stats_compute(c, r, s, NULL, 5, scratch, &st);
+    CHECK_EQ_INT(st.n_scored, 2);
+    CHECK_EQ_INT(st.n_nonfinite, 3);
+    CHECK_EQ_INT(st.n_pending, 0);
+    CHECK_NEAR(st.accuracy, 0.5, 1e-12);
+    CHECK_NEAR(st.margin_mean, 0.0, 1e-12); // margins 1 and -1
+    CHECK(isfinite(st.margin_median));
+    const int64_t only_bad[2] = {2, 3};
+    rms_stats_compute(c, r, s, only_bad, 2, scratch, &st);
+    CHECK_EQ_INT(st.n_nonfinite, 2);
+    CHECK(isnan(st.accuracy)); // nothing to average over: report prints null / "-"
+}
+
 static void test_a_shared_prefix_leaves_each_continuation_a_token(void) {
     CHECK_EQ_INT(rms_shareable_prefix(5, 10, 12), 5);
     CHECK_EQ_INT(rms_shareable_prefix(10, 10, 12), 9); // chosen is a prefix of rejected
@@ -154,6 +174,7 @@ int main(void) {
     RUN(test_an_empty_plan_has_no_batches);
     RUN(test_overlong_sequences_are_skipped_or_truncated_to_the_limit);
     RUN(test_ties_count_as_wrong_and_are_reported_apart);
+    RUN(test_non_finite_rows_are_counted_apart_and_excluded_from_accuracy);
     RUN(test_a_shared_prefix_leaves_each_continuation_a_token);
     RUN(test_pairs_become_prefix_and_two_continuations);
     return check_summary();

@@ -543,6 +543,37 @@ static void test_bad_rows_statuses_and_duplicates_are_refused_before_writing(voi
     check_file(path, 10, NULL, 0);
 }
 
+static void test_status_4_keeps_non_finite_scores_and_status_1_requires_finite_ones(void) {
+    const char *path = file_path("nonfinite.h5");
+    rms_scores_meta meta = test_meta(10);
+    rms_scores *s = NULL;
+    rms_err err = {{0}};
+    int resumed;
+    CHECK_EQ_INT(rms_scores_open(&s, path, &meta, &resumed, &err), RMS_OK);
+    if (!s) return;
+    const int64_t row1[] = {1}, row2[] = {2};
+    const float nan = NAN, inf = INFINITY, one = 1;
+    const int8_t nonfinite = RMS_SCORE_NONFINITE, scored = RMS_SCORE_SCORED, five = 5;
+    CHECK_EQ_INT(rms_scores_write_rows(s, row1, 1, &nan, &inf, &nonfinite, &err), RMS_OK);
+    CHECK_EQ_INT(rms_scores_write_rows(s, row2, 1, &one, &inf, &scored, &err), RMS_ERR_ARG);
+    CHECK_CONTAINS(err.msg, "non-finite");
+    CHECK_EQ_INT(rms_scores_write_rows(s, row2, 1, &nan, &one, &scored, &err), RMS_ERR_ARG);
+    CHECK_EQ_INT(rms_scores_write_rows(s, row2, 1, &one, &one, &five, &err), RMS_ERR_ARG);
+    CHECK_CONTAINS(err.msg, "not 0-4");
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+    rms_scores_meta got;
+    CHECK_EQ_INT(rms_scores_open_read(&s, path, &got, &err), RMS_OK);
+    if (!s) return;
+    float c[10], r[10];
+    int8_t st[10];
+    CHECK_EQ_INT(rms_scores_read(s, c, r, st, &err), RMS_OK);
+    CHECK_EQ_INT(st[1], RMS_SCORE_NONFINITE);
+    CHECK(isnan(c[1]) && isinf(r[1]) && r[1] > 0);
+    CHECK_EQ_INT(st[2], RMS_SCORE_PENDING); // the refused writes wrote nothing
+    CHECK(isnan(c[2]) && isnan(r[2]));
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+}
+
 static void test_a_file_of_no_rows_works(void) {
     const char *path = file_path("zero.h5");
     rms_scores_meta meta = test_meta(0);
@@ -763,6 +794,36 @@ static void test_a_file_that_is_not_a_scores_file_is_a_clear_error(void) {
     CHECK_CONTAINS(err.msg, "no-status.h5: /scores/status: missing dataset");
 }
 
+static void test_a_status_outside_0_to_4_and_absurd_n_rows_are_a_corrupt_file(void) {
+    rms_err err = {{0}};
+    rms_scores *s = NULL;
+    rms_scores_meta meta = test_meta(3);
+    int resumed;
+    const char *path = file_path("status-77.h5");
+    CHECK_EQ_INT(rms_scores_open(&s, path, &meta, &resumed, &err), RMS_OK);
+    CHECK_EQ_INT(rms_scores_close(s, &err), RMS_OK);
+    hid_t h = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT), d = H5Dopen2(h, "/scores/status", H5P_DEFAULT);
+    const int8_t status[3] = {1, 77, 0};
+    CHECK(H5Dwrite(d, H5T_NATIVE_INT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, status) >= 0);
+    H5Dclose(d);
+    H5Fclose(h);
+    CHECK_EQ_INT(rms_scores_open_read(&s, path, &meta, &err), RMS_OK);
+    int8_t got[3];
+    CHECK_EQ_INT(rms_scores_read(s, NULL, NULL, got, &err), RMS_ERR_FORMAT);
+    CHECK_CONTAINS(err.msg, "status-77.h5: /scores/status: row 1 has status 77, not one of 0..");
+    rms_scores_close(s, &err);
+    // n_rows above what any dataset may have: refused when opened, before an array of that size is allocated
+    h = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t g = H5Gopen2(h, "scores", H5P_DEFAULT), a = H5Aopen(g, "n_rows", H5P_DEFAULT);
+    const int64_t huge = (int64_t)1 << 40;
+    CHECK(H5Awrite(a, H5T_NATIVE_INT64, &huge) >= 0);
+    H5Aclose(a);
+    H5Gclose(g);
+    H5Fclose(h);
+    CHECK_EQ_INT(rms_scores_open_read(&s, path, &meta, &err), RMS_ERR_FORMAT);
+    CHECK_CONTAINS(err.msg, "/scores: n_rows 1099511627776 is above rmscore's limit of 4294967296 rows");
+}
+
 int main(void) {
     dir = check_tmpdir("scores-h5");
     RUN(test_a_new_file_has_every_row_pending_with_nan_scores);
@@ -783,10 +844,12 @@ int main(void) {
     RUN(test_resuming_with_another_max_tokens_is_refused_naming_both_and_asking_for_a_new_out);
     RUN(test_a_process_killed_without_close_leaves_a_file_with_its_flushed_rows);
     RUN(test_bad_rows_statuses_and_duplicates_are_refused_before_writing);
+    RUN(test_status_4_keeps_non_finite_scores_and_status_1_requires_finite_ones);
     RUN(test_a_file_of_no_rows_works);
     RUN(test_a_file_for_five_million_rows_is_created_with_every_chunk_allocated);
     RUN(test_datasets_are_chunked_unfiltered_and_allocated_and_filled_at_creation);
     RUN(test_writing_rows_changes_only_bytes_inside_the_chunks);
     RUN(test_a_file_that_is_not_a_scores_file_is_a_clear_error);
+    RUN(test_a_status_outside_0_to_4_and_absurd_n_rows_are_a_corrupt_file);
     return check_summary();
 }

@@ -37,9 +37,9 @@ static int64_t smallest_limit(const char *root, const char *dir, const char *nam
     char path[4096];
     int64_t best = -1;
     char d[2048];
-    snprintf(d, sizeof d, "%s", dir);
+    if (snprintf(d, sizeof d, "%s", dir) >= (int)sizeof d) return -1; // a cgroup path this long: no limit read
     for (;;) {
-        snprintf(path, sizeof path, "%s%s/%s", root, d, name);
+        if (snprintf(path, sizeof path, "%s%s/%s", root, d, name) >= (int)sizeof path) break; // never a cut path
         const int64_t v = read_limit(path);
         if (v > 0 && (best < 0 || v < best)) best = v;
         char *slash = strrchr(d, '/');

@@ -68,11 +68,22 @@ static rms_status set_int_list(const rms_opt *o, rms_int_list *list, const char 
     return RMS_OK;
 }
 
+/* A decimal number of at most 7 digits (the limit RMS_SHARD_MAX has 7), nothing else: *end after it; -1 if none. */
+static int64_t shard_number(const char *s, const char **end) {
+    int64_t v = 0;
+    const char *p = s;
+    while (*p >= '0' && *p <= '9' && p - s < 8) v = v * 10 + (*p++ - '0');
+    *end = p;
+    return p == s || p - s > 7 ? -1 : v;
+}
+
+/* "I/N", digits only, 0 <= I < N <= RMS_SHARD_MAX. */
 static rms_status set_shard(const rms_opt *o, rms_shard *shard, const char *s, rms_err *err) {
-    long long i, n;
-    char tail;
-    if (sscanf(s, "%lld/%lld%c", &i, &n, &tail) != 2 || n < 1 || i < 0 || i >= n)
-        return rms_fail(err, RMS_ERR_USAGE, "%s: '%s' is not I/N with 0 <= I < N", o->name, s);
+    const char *end;
+    const int64_t i = shard_number(s, &end);
+    const int64_t n = i >= 0 && *end == '/' ? shard_number(end + 1, &end) : -1;
+    if (i < 0 || n < 0 || *end != '\0' || n < 1 || i >= n || n > RMS_SHARD_MAX)
+        return rms_fail(err, RMS_ERR_USAGE, "%s: '%.64s' is not I/N with 0 <= I < N <= %d", o->name, s, RMS_SHARD_MAX);
     shard->index = i;
     shard->count = n;
     return RMS_OK;

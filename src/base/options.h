@@ -43,6 +43,9 @@ typedef struct rms_int_list {
     int64_t v[RMS_INT_LIST_MAX];
 } rms_int_list;
 
+#define RMS_SHARD_MAX 1048576 /* N of --shard I/N: at most 2^20 shards (a Slurm array holds at most 4M tasks, clusters
+                                 cap it far lower; with at most 2^32 rows, I * rows / N stays within int64_t) */
+
 typedef struct rms_shard {
     int64_t index, count; /* count 0: not set */
 } rms_shard;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "io/file_lock.h"
 #include "io/fingerprint.h"
@@ -254,6 +255,8 @@ static rms_status merge_one(merged *m, merge_input *x, float *c, float *r, int8_
     int64_t r0 = 0, r1 = 0;
     if (x->meta->shard_count > 0) rms_shard_block(x->meta->shard_index, x->meta->shard_count, m->n, &r0, &r1);
     for (int64_t i = 0; st == RMS_OK && i < m->n; i++) {
+        // written by an rmscore without status 4: a NaN or infinite score read as "scored"
+        if (s[i] == RMS_SCORE_SCORED && !(isfinite(c[i]) && isfinite(r[i]))) s[i] = RMS_SCORE_NONFINITE;
         if (s[i] == RMS_SCORE_PENDING) {
             x->block_pending += i >= r0 && i < r1;
             continue;
@@ -430,6 +433,9 @@ static rms_status write_merged(const merged *m, const char *out, const rms_score
         *err = close_err;
         st = RMS_ERR_IO;
     }
+    // out did not exist before (rms_cmd_merge checks it under the lock): a merge that failed part-way (a full disk)
+    // leaves no file that would read as a merge with rows missing
+    if (st != RMS_OK) unlink(out);
     return st;
 }
 
@@ -478,11 +484,14 @@ static rms_status merge_files(const merge_opts *mo, merge_inputs *in, rms_err *e
         fprintf(stderr, "rmscore: warning: merge: %s; those rows stay pending\n", gaps);
     if (st == RMS_OK) st = write_merged(&m, mo->out, in->v[0].meta, err);
     if (st == RMS_OK) {
-        int64_t counts[4] = {0};
-        for (int64_t i = 0; i < m.n; i++) counts[m.status[i] & 3]++;
-        fprintf(stderr, "rmscore: merge: %d files -> %s: %lld scored, %lld skipped, %lld bad, %lld pending\n", in->n,
+        int64_t counts[RMS_SCORE_STATUS_MAX + 1] = {0};
+        for (int64_t i = 0; i < m.n; i++)
+            if (m.status[i] >= 0 && m.status[i] <= RMS_SCORE_STATUS_MAX) counts[m.status[i]]++;
+        fprintf(stderr, "rmscore: merge: %d files -> %s: %lld scored, %lld skipped, %lld bad, %lld non-finite, %lld "
+                        "pending\n", in->n,
                 mo->out, (long long)counts[RMS_SCORE_SCORED], (long long)counts[RMS_SCORE_SKIPPED],
-                (long long)counts[RMS_SCORE_BAD], (long long)counts[RMS_SCORE_PENDING]);
+                (long long)counts[RMS_SCORE_BAD], (long long)counts[RMS_SCORE_NONFINITE],
+                (long long)counts[RMS_SCORE_PENDING]);
     }
     free(m.chosen);
     free(m.rejected);

@@ -12,6 +12,7 @@
 #include "src/job/schedule.h"
 #include "src/base/clock.h"
 #include "src/base/options.h"
+#include "src/base/outstream.h"
 #include "src/cli/commands.h"
 #include "src/base/dtype.h"
 #include "src/engine/forward.h"
@@ -150,6 +151,7 @@ static rms_status flush_pending(const rms_model *m, rms_workspace *ws, pending *
     if (st != RMS_OK) return st;
     for (int64_t s = 0; s < p->n_seqs; s++) printf("%.9g\n", p->scores[s]);
     fflush(stdout);
+    if ((st = rms_out_check(stdout, "standard output", err)) != RMS_OK) return st;
     p->n_seqs = 0;
     p->ids.n = 0;
     return RMS_OK;

@@ -1,5 +1,6 @@
 /* cmd_prepare.c — `rmscore prepare`: preference JSONL -> the /pairs HDF5 dataset. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,10 @@ static rms_status encode_row(row_work *w, rms_json_doc *doc, const char *line, s
     if ((st = rms_pref_row_parse(doc, line, len, index, want, pr, err)) != RMS_OK) return st;
     if ((st = encode_side(w, pr->chosen, "chosen", &w->chosen, &w->chosen_json, err)) != RMS_OK) return st;
     if ((st = encode_side(w, pr->rejected, "rejected", &w->rejected, &w->rejected_json, err)) != RMS_OK) return st;
+    if (w->chosen.n > RMS_PAIRS_MAX_IDS || w->rejected.n > RMS_PAIRS_MAX_IDS) // what a pairs file may hold
+        return rms_fail(err, RMS_ERR_INPUT, "a conversation of %lld tokens, above rmscore's limit of %lld",
+                        (long long)(w->chosen.n > w->rejected.n ? w->chosen.n : w->rejected.n),
+                        (long long)RMS_PAIRS_MAX_IDS);
     *row = (rms_pair_row){.id = pr->id, .source = pr->source, .chosen_text = w->chosen_json.data,
                           .rejected_text = w->rejected_json.data, .chosen_ids = w->chosen.ids, .n_chosen = w->chosen.n,
                           .rejected_ids = w->rejected.ids, .n_rejected = w->rejected.n,
@@ -146,8 +151,15 @@ static void count_reason(reasons *r, const char *msg) {
     }
 }
 
+/* What prepare_stream read, for the closing summary (printed once the dataset is in place). */
+typedef struct prepare_totals {
+    int64_t n, n_bad;
+    reasons why;
+    double t0;
+} prepare_totals;
+
 static rms_status prepare_stream(row_work *w, FILE *in, rms_pairs_writer *pw, const prepare_opts *o,
-                                 rms_row_format *file_format, rms_err *err) {
+                                 rms_row_format *file_format, prepare_totals *tot, rms_err *err) {
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -203,15 +215,23 @@ static rms_status prepare_stream(row_work *w, FILE *in, rms_pairs_writer *pw, co
     }
     free(line);
     if (st == RMS_OK && ferror(in)) st = rms_fail(err, RMS_ERR_IO, "%s: read error", o->in);
-    if (st == RMS_OK && !o->quiet) {
-        fprintf(stderr, "rmscore: prepare: %lld rows (%s format, template %s, tokenization %s) -> %s: %lld ok, %lld bad "
-                        "input (%.1f s)\n",
-                (long long)n, rms_row_format_name(*file_format == RMS_ROW_AUTO ? RMS_ROW_TULU : *file_format), w->tpl.name,
-                TOKENIZATIONS[o->tokenization], o->out, (long long)(n - n_bad), (long long)n_bad, rms_now_seconds() - t0);
-        for (int i = 0; i < why.n; i++)
-            fprintf(stderr, "rmscore: prepare:   %lld x %s\n", (long long)why.count[i], why.text[i]);
-    }
+    tot->n = n;
+    tot->n_bad = n_bad;
+    tot->why = why;
+    tot->t0 = t0;
     return st;
+}
+
+static void prepare_summary(const row_work *w, const prepare_opts *o, rms_row_format file_format,
+                            const prepare_totals *t) {
+    if (o->quiet) return;
+    fprintf(stderr, "rmscore: prepare: %lld rows (%s format, template %s, tokenization %s) -> %s: %lld ok, %lld bad "
+                    "input (%.1f s)\n",
+            (long long)t->n, rms_row_format_name(file_format == RMS_ROW_AUTO ? RMS_ROW_TULU : file_format), w->tpl.name,
+            TOKENIZATIONS[o->tokenization], o->out, (long long)(t->n - t->n_bad), (long long)t->n_bad,
+            rms_now_seconds() - t->t0);
+    for (int i = 0; i < t->why.n; i++)
+        fprintf(stderr, "rmscore: prepare:   %lld x %s\n", (long long)t->why.count[i], t->why.text[i]);
 }
 
 rms_status rms_cmd_prepare(int argc, char **argv, rms_err *err) {
@@ -247,10 +267,15 @@ rms_status rms_cmd_prepare(int argc, char **argv, rms_err *err) {
     rms_text_init(&w.rejected_json);
     rms_ids_init(&w.chosen);
     rms_ids_init(&w.rejected);
+    // built as <out>.partial and renamed into place once closed without error: a failed write (a full disk, a
+    // file-size limit) leaves an earlier <out> as it was, and never a half-written dataset under its name
+    char partial[sizeof o.out + sizeof ".partial"];
+    snprintf(partial, sizeof partial, "%s.partial", o.out);
     rms_pairs_writer *pw = NULL;
-    if ((st = rms_pairs_writer_open(&pw, o.out, &meta, err)) == RMS_OK) {
+    if ((st = rms_pairs_writer_open(&pw, partial, &meta, err)) == RMS_OK) {
         rms_row_format format = RMS_ROW_AUTO;
-        st = prepare_stream(&w, in, pw, &o, &format, err);
+        static prepare_totals tot; // the reasons' texts: kept off the stack
+        st = prepare_stream(&w, in, pw, &o, &format, &tot, err);
         // an empty file has no format of its own: it reads as the default one
         rms_pairs_writer_set_format(pw, rms_row_format_name(format == RMS_ROW_AUTO ? RMS_ROW_TULU : format));
         rms_err close_err;
@@ -259,7 +284,10 @@ rms_status rms_cmd_prepare(int argc, char **argv, rms_err *err) {
             st = cst;
             *err = close_err;
         }
-        if (st != RMS_OK) unlink(o.out); // no half-written dataset is left to be scored as if complete
+        if (st == RMS_OK && rename(partial, o.out) != 0)
+            st = rms_fail(err, RMS_ERR_IO, "%s: cannot rename %s into place: %s", o.out, partial, strerror(errno));
+        if (st != RMS_OK) unlink(partial); // no half-written dataset is left to be scored as if complete
+        else prepare_summary(&w, &o, format, &tot); // said only of a dataset that is in place
     }
     if (in != stdin) fclose(in);
     rms_text_free(&w.text);

@@ -11,6 +11,7 @@
 #include "io/pairs_h5.h"
 #include "io/scores_h5.h"
 #include "src/base/options.h"
+#include "src/base/outstream.h"
 #include "src/cli/commands.h"
 #include "src/base/hashmap.h"
 #include "src/job/report.h"
@@ -31,7 +32,8 @@ static const rms_opt REPORT_OPTS[] = {
      .help = "the dataset the scores belong to"},
     {"--json", RMS_OPT_FLAG, NULL, R(json),
      .help = "one JSON object on stdout: accuracy, n_rows, n_scored, n_correct, n_ties,\n"
-             "n_skipped, n_bad, n_pending, margin_mean, margin_median, per_source\n{source: same keys}"},
+             "n_skipped, n_bad, n_nonfinite, n_pending, margin_mean, margin_median,\n"
+             "per_source {source: same keys}"},
     {0}};
 
 const rms_command RMS_CMD_REPORT = {
@@ -39,7 +41,9 @@ const rms_command RMS_CMD_REPORT = {
     .synopsis = "usage: rmscore report scores.h5 [--data pairs.h5] [--json]",
     .about = "Accuracy of a scored dataset (chosen > rejected strictly; ties count as wrong and are reported apart),\n"
              "overall and per source, with margin (chosen - rejected) mean and median and the counts of skipped,\n"
-             "bad and pending rows. Per-source figures need the dataset: --data, or the file `score` recorded.",
+             "bad, non-finite and pending rows. Rows whose score is NaN or infinite (status 4) are excluded from\n"
+             "accuracy and margins, and a line says how many. Per-source figures need the dataset: --data, or the\n"
+             "file `score` recorded.",
     .opts = REPORT_OPTS,
     .positional = RMS_POS_ONE,
     .positional_offset = R(scores),
@@ -56,7 +60,8 @@ const rms_command RMS_CMD_EXPORT = {
     .name = "export",
     .synopsis = "usage: rmscore export scores.h5 [--data pairs.h5] --format jsonl|csv",
     .about = "Prints one line per pair: id, source, chosen, rejected, margin (chosen - rejected), status\n"
-             "(scored, skipped, bad, pending). Scores are %.9g; unscored ones are null (JSONL) or empty (CSV).",
+             "(scored, skipped, bad, non-finite, pending). Scores are %.9g; unscored and non-finite ones are null\n"
+             "(JSONL) or empty (CSV).",
     .opts = EXPORT_OPTS,
     .positional = RMS_POS_ONE,
     .positional_offset = R(scores),
@@ -125,14 +130,25 @@ static cJSON *stats_json(const rms_stats *s) {
     cJSON_AddNumberToObject(o, "n_ties", (double)s->n_ties);
     cJSON_AddNumberToObject(o, "n_skipped", (double)s->n_skipped);
     cJSON_AddNumberToObject(o, "n_bad", (double)s->n_bad);
+    cJSON_AddNumberToObject(o, "n_nonfinite", (double)s->n_nonfinite);
     cJSON_AddNumberToObject(o, "n_pending", (double)s->n_pending);
     return o;
 }
 
+/* A figure of the table: "-" where it is undefined (nothing scored), never "nan". */
+static void print_figure(int width, int decimals, double v) {
+    if (isfinite(v)) printf(" %*.*f", width, decimals, v);
+    else printf(" %*s", width, "-");
+}
+
 static void print_stats_row(const char *name, const rms_stats *s) {
-    printf("%-32.32s %8lld %8lld %9.4f %6lld %8lld %6lld %8lld %12.4f %12.4f\n", name, (long long)s->n_rows,
-           (long long)s->n_scored, s->accuracy, (long long)s->n_ties, (long long)s->n_skipped, (long long)s->n_bad,
-           (long long)s->n_pending, s->margin_mean, s->margin_median);
+    printf("%-32.32s %8lld %8lld", name, (long long)s->n_rows, (long long)s->n_scored);
+    print_figure(9, 4, s->accuracy);
+    printf(" %6lld %8lld %6lld %10lld %8lld", (long long)s->n_ties, (long long)s->n_skipped, (long long)s->n_bad,
+           (long long)s->n_nonfinite, (long long)s->n_pending);
+    print_figure(12, 4, s->margin_mean);
+    print_figure(12, 4, s->margin_median);
+    putchar('\n');
 }
 
 /* Groups rows by source: group[i] for each row, names in order of first appearance. */
@@ -216,8 +232,8 @@ rms_status rms_cmd_report(int argc, char **argv, rms_err *err) {
                    res.meta.identity_recorded ? " [fingerprint " : "", res.meta.model_fingerprint,
                    res.meta.identity_recorded ? "]" : "",
                    res.pairs ? (o.data[0] ? o.data : res.meta.pairs_file) : "(not available)");
-            printf("%-32s %8s %8s %9s %6s %8s %6s %8s %12s %12s\n", "source", "pairs", "scored", "accuracy", "ties",
-                   "skipped", "bad", "pending", "margin mean", "margin med");
+            printf("%-32s %8s %8s %9s %6s %8s %6s %10s %8s %12s %12s\n", "source", "pairs", "scored", "accuracy",
+                   "ties", "skipped", "bad", "non-finite", "pending", "margin mean", "margin med");
             print_stats_row("ALL", &all);
         }
         for (int64_t gi = 0; gi < g.n_groups; gi++) {
@@ -228,6 +244,10 @@ rms_status rms_cmd_report(int argc, char **argv, rms_err *err) {
             if (o.json) cJSON_AddItemToObject(per, name, stats_json(&s));
             else print_stats_row(name[0] ? name : "(no source)", &s);
         }
+        if (!o.json && all.n_nonfinite > 0)
+            printf("%lld pairs have a non-finite score (NaN or infinity, status 4) and are excluded from accuracy and "
+                   "margins: accuracy is over the %lld scored pairs\n",
+                   (long long)all.n_nonfinite, (long long)all.n_scored);
         if (o.json) {
             char *text = cJSON_PrintUnformatted(root);
             if (text) puts(text);
@@ -248,6 +268,7 @@ static const char *status_name(int8_t s) {
     case RMS_SCORE_SCORED: return "scored";
     case RMS_SCORE_SKIPPED: return "skipped";
     case RMS_SCORE_BAD: return "bad";
+    case RMS_SCORE_NONFINITE: return "non-finite";
     default: return "pending";
     }
 }
@@ -266,10 +287,12 @@ static void csv_field(const char *s) {
 }
 
 static void csv_number(float v) {
-    if (!isnan(v)) printf("%.9g", v);
+    if (isfinite(v)) printf("%.9g", v);
 }
 
 static void export_row(const report_opts *o, const char *id, const char *source, float c, float r, int8_t status) {
+    // a row of an older file marked scored with a NaN or infinite score is shown as status 4 (as report counts it)
+    if (status == RMS_SCORE_SCORED && !(isfinite(c) && isfinite(r))) status = RMS_SCORE_NONFINITE;
     const float margin = c - r;
     if (o->format == FORMAT_CSV) {
         csv_field(id); fputc(',', stdout);
@@ -288,7 +311,7 @@ static void export_row(const report_opts *o, const char *id, const char *source,
     char num[32];
     for (int i = 0; i < 3; i++) { // %.9g round-trips float32
         snprintf(num, sizeof num, "%.9g", vals[i]);
-        cJSON_AddItemToObject(obj, names[i], isnan(vals[i]) ? cJSON_CreateNull() : cJSON_CreateRaw(num));
+        cJSON_AddItemToObject(obj, names[i], !isfinite(vals[i]) ? cJSON_CreateNull() : cJSON_CreateRaw(num));
     }
     cJSON_AddStringToObject(obj, "status", status_name(status));
     char *text = cJSON_PrintUnformatted(obj);
@@ -323,9 +346,11 @@ rms_status rms_cmd_export(int argc, char **argv, rms_err *err) {
             snprintf(num, sizeof num, "%lld", (long long)(r0 + i));
             export_row(&o, res.pairs ? ids.data + id_starts[i] : num, res.pairs ? sources.data + src_starts[i] : "",
                        res.chosen[r0 + i], res.rejected[r0 + i], res.status[r0 + i]);
+            if ((st = rms_out_check(stdout, "standard output", err)) != RMS_OK) break; // a full disk stops at once
         }
     }
     fflush(stdout);
+    if (st == RMS_OK) st = rms_out_check(stdout, "standard output", err); // errno: the flush's
     free(id_starts);
     free(src_starts);
     rms_text_free(&ids);

@@ -66,7 +66,7 @@ static const rms_opt SCORE_OPTS[] = {
              "per line, for dashboards) instead of text"},
     {"--strict", RMS_OPT_FLAG, NULL, O(strict),
      .help = "exit status 4 (instead of 0) when the run completed but rows of\n"
-             "the dataset are bad input (status 3)"},
+             "the dataset are bad input (status 3) or got a non-finite score (4)"},
     {"--quiet", RMS_OPT_FLAG, NULL, O(quiet), .help = "no progress on stderr"},
     {0}};
 
@@ -78,12 +78,13 @@ const rms_command RMS_CMD_SCORE = {
         "status) aligned with /pairs. Pairs are packed by length into micro-batches; results are written and\n"
         "flushed after every micro-batch, so a killed job loses at most the batches in flight, and a rerun with\n"
         "the same --out scores only the rows not yet scored (the final file equals an uninterrupted run's).\n"
+        "A pair whose score is NaN or infinite (bad weights) gets status 4, counted apart by `report`.\n"
         "SIGINT/SIGTERM stop the job cleanly after the batches in flight (exit status 3: rerun to resume).\n"
         "Under MPI, rank 0 reads the options and the dataset, schedules batches to R pipeline replicas of P\n"
         "stages (each stage a contiguous slice of the layers) and writes the results; it does not compute.",
     .opts = SCORE_OPTS,
     .epilog = "exit status: 0 done, 1 error, 2 usage, 3 interrupted or stopped before --stop-at (rerun the same\n"
-              "command to resume), 4 done but rows are bad input (only with --strict)",
+              "command to resume), 4 done but rows are bad input or non-finite (only with --strict)",
 };
 
 /* o->stop_at: the earliest of --stop-at, now + --time-budget and $SLURM_JOB_END_TIME (Slurm sets it in a
@@ -139,7 +140,8 @@ static rms_status preflight(const rms_score_job *j, const rms_score_opts *o, int
     rms_status st = rms_config_load(&cfg, o->model, err);
     if (st != RMS_OK) return st;
     rms_mem_need need;
-    rms_preflight_need(&cfg, 0, cfg.n_layers, o->microbatch_tokens, rms_preflight_longest(j), threads, 0, &need);
+    rms_preflight_need(&cfg, 0, cfg.n_layers, rms_preflight_largest_batch(j), rms_preflight_longest(j), threads, 0,
+                       &need);
     if (!o->quiet) rms_preflight_log(&need, 1, "one process (all layers)");
     return rms_preflight_check(&need, 1, "one process (all layers)", err);
 }

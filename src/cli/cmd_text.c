@@ -11,6 +11,7 @@
 #include "io/json_value.h"
 #include "src/text/chat_template.h"
 #include "src/base/options.h"
+#include "src/base/outstream.h"
 #include "src/cli/commands.h"
 #include "src/base/text.h"
 #include "src/text/tokenizer.h"
@@ -109,12 +110,15 @@ rms_status rms_cmd_tokenize(int argc, char **argv, rms_err *err) {
         line_no++;
         ids.n = 0;
         if ((st = rms_json_decode_string_line(line, (size_t)len, &text, err)) == RMS_OK &&
-            (st = rms_tokenizer_encode(tok, text.data, text.len, !o.no_special, &ids, err)) == RMS_OK)
+            (st = rms_tokenizer_encode(tok, text.data, text.len, !o.no_special, &ids, err)) == RMS_OK) {
             print_ids(&ids);
-        else
+            st = rms_out_check(stdout, "standard output", err); // a full disk stops the run at once
+        } else {
             rms_fail_prefix(err, st, "stdin line %lld", (long long)line_no);
+        }
     }
     fflush(stdout);
+    if (st == RMS_OK) st = rms_out_check(stdout, "standard output", err); // errno: the flush's
     free(line);
     rms_ids_free(&ids);
     rms_text_free(&text);
@@ -155,8 +159,10 @@ rms_status rms_cmd_render(int argc, char **argv, rms_err *err) {
         else if (st == RMS_OK && (st = rms_tokenizer_encode(tok, text.data, text.len, 0, &ids, err)) == RMS_OK)
             print_ids(&ids);
         if (st != RMS_OK) rms_fail_prefix(err, st, "stdin line %lld", (long long)line_no);
+        else st = rms_out_check(stdout, "standard output", err); // a full disk stops the run at once
     }
     fflush(stdout);
+    if (st == RMS_OK) st = rms_out_check(stdout, "standard output", err); // errno: the flush's
     free(line);
     rms_ids_free(&ids);
     rms_text_free(&text);

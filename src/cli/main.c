@@ -11,8 +11,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "io/h5util.h"
 #include "mpi/layout.h"
 #include "mpi/pipeline.h"
+#include "src/base/outstream.h"
 #include "src/base/status.h"
 #include "src/cli/commands.h"
 
@@ -46,15 +48,23 @@ static void usage_main(FILE *out) {
     fputs("\n"
           "Run 'rmscore <command> --help' for the options of a command.\n"
           "Exit status: 0 done, 1 error, 2 usage, 3 interrupted or stopped before a deadline (score: rerun the same\n"
-          "command to resume), 4 done but rows are bad input (score --strict).\n"
+          "command to resume), 4 done but rows are bad input or non-finite (score --strict).\n"
           "Environment: RMSCORE_KERNEL=auto|avx512|avx2|generic (the matrix kernels; unset or auto: the best\n"
           "this CPU runs that passes its start-up self-test).\n", out);
 }
 
-/* Prints what a command's final status calls for and returns the exit status. */
-static int finish(rms_status st, const rms_command *spec, const rms_err *err) {
+/* Prints what a command's final status calls for and returns the exit status. Standard output is closed here
+ * (what is still buffered written out): a command whose data or usage could not be written fails with "writing
+ * standard output: <OS error>" (a full disk, /dev/full, a file-size limit), unless it failed before. */
+static int finish(rms_status st, const rms_command *spec, rms_err *err) {
     if (st == RMS_HELP) rms_options_usage(spec, stdout);
-    else if (st != RMS_OK && st != RMS_ERR_PEER) fprintf(stderr, "rmscore: error: %s\n", err->msg);
+    rms_err out_err;
+    if (rms_out_close(stdout, "standard output", &out_err) != RMS_OK &&
+        (st == RMS_OK || st == RMS_HELP || st == RMS_BAD_ROWS)) {
+        st = RMS_ERR_IO;
+        *err = out_err;
+    }
+    if (st != RMS_OK && st != RMS_HELP && st != RMS_ERR_PEER) fprintf(stderr, "rmscore: error: %s\n", err->msg);
     return rms_status_exit_code(st);
 }
 
@@ -178,13 +188,17 @@ static int run_score(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    // A write past the file-size limit (ulimit -f) fails with EFBIG and takes the error path, instead of SIGXFSZ
+    // killing the process (with a core dump) before it can say which file and remove what it half wrote.
+    signal(SIGXFSZ, SIG_IGN);
+    rms_h5_process_init();
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage_main(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+        return argc < 2 ? 2 : finish(RMS_OK, NULL, &(rms_err){{0}});
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("rmscore %s\n", RMSCORE_VERSION);
-        return 0;
+        return finish(RMS_OK, NULL, &(rms_err){{0}});
     }
     for (size_t i = 0; i < N_COMMANDS; i++) {
         if (strcmp(argv[1], COMMANDS[i].name) != 0) continue;

@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <float.h>
 #include <math.h>
 #include <poll.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "src/base/clock.h"
+#include "src/base/status.h"
 
 extern char **environ;
 
@@ -154,6 +156,9 @@ static int selftest_one(const selftest_case *t, uint32_t seed, int perturb, char
         for (int64_t i = 0; i < b_rows * ldb; i++)
             b[i] = (i % ldb < (t->trans_b ? t->k : t->n)) ? selftest_uniform(&seed) : NAN;
         for (int64_t i = 0; i < t->m * ldc; i++) c[i] = NAN; // beta = 0: C is written, never read
+        // the self-test's shapes are the constants above: every int argument fits
+        RMS_ASSERT(t->m <= INT_MAX && t->n <= INT_MAX && t->k <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX &&
+                   ldc <= INT_MAX);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, t->trans_b ? CblasTrans : CblasNoTrans, (int)t->m, (int)t->n,
                     (int)t->k, t->alpha, a, (int)lda, b, (int)ldb, 0.0f, c, (int)ldc);
         if (perturb) c[0] += 1.0f + fabsf(c[0]);

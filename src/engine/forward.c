@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "src/base/bigalloc.h"
+#include "src/base/sizes.h"
 #include "src/engine/kernels.h"
 #include "src/engine/parallel.h"
 
@@ -37,23 +38,39 @@ void rms_workspace_free(rms_workspace *ws) {
 
 static int64_t max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
 
-/* Reallocates *buf to n elements of size esize (contents not kept; large ones on huge pages: bigalloc.h). */
+/* a * b, or -1 when an operand is negative (an earlier overflow) or the product overflows (sizes.h). */
+static int64_t mul(int64_t a, int64_t b) {
+    int64_t r;
+    return rms_mul_i64(a, b, &r) == 0 ? r : -1;
+}
+
+/* Reallocates *buf to n elements of size esize (contents not kept; large ones on huge pages: bigalloc.h). n < 0
+ * (an overflowed count) or a byte size beyond size_t fails like an allocation. */
 static int grow_bytes(void **buf, int64_t n, size_t esize) {
+    size_t bytes;
     free(*buf);
-    *buf = rms_big_alloc((size_t)max_i64(n, 1) * esize);
+    *buf = NULL;
+    if (n < 0 || rms_array_bytes(max_i64(n, 1), esize, &bytes) != 0) return 0;
+    *buf = rms_big_alloc(bytes);
     return *buf != NULL;
 }
 #define grow(buf, n) grow_bytes((void **)(buf), (n), sizeof **(buf))
 
 int64_t rms_workspace_bytes(const rms_config *c, int64_t n_tokens, int64_t n_seqs, int64_t max_ctx, int threads) {
     // the buffers of rms_workspace_reserve below, in its order
+    // sizes bounded by config.h's limits (every width < 2^23); the token counts are not: saturating sums and
+    // products (sizes.h), so that an absurd batch gives an estimate no machine meets rather than a wrapped one
     const int64_t q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim, half = c->head_dim / 2;
     const int64_t f = (int64_t)sizeof(float), i64 = (int64_t)sizeof(int64_t);
+    const int64_t per_token = (c->hidden_size + 2 * q_dim + 2 * kv_dim + 2 * c->intermediate_size) * f + i64;
+    const int64_t per_thread =
+        rms_sat_add_i64(rms_attention_scratch_floats(max_ctx), rms_sat_mul_i64(2 * c->head_dim, max_ctx));
+    const int64_t per_ctx = rms_sat_add_i64(rms_sat_mul_i64(threads, per_thread), rms_sat_mul_i64(2 * half, max_ctx));
     int64_t b = rms_gemm_ctx_bytes(max_i64(n_tokens, 1), max_i64(max_i64(c->hidden_size, q_dim), c->intermediate_size),
                                    threads);
-    b += n_tokens * (c->hidden_size + 2 * q_dim + 2 * kv_dim + 2 * c->intermediate_size) * f + n_tokens * i64;
-    b += n_seqs * 2 * c->hidden_size * f + n_seqs * i64;
-    b += (threads * (rms_attention_scratch_floats(max_ctx) + 2 * max_ctx * c->head_dim) + 2 * max_ctx * half) * f;
+    b = rms_sat_add_i64(b, rms_sat_mul_i64(n_tokens, per_token));
+    b = rms_sat_add_i64(b, rms_sat_mul_i64(n_seqs, 2 * c->hidden_size * f + i64));
+    b = rms_sat_add_i64(b, rms_sat_mul_i64(per_ctx, f));
     return b;
 }
 
@@ -66,24 +83,24 @@ rms_status rms_workspace_reserve(rms_workspace *ws, const rms_model *m, const rm
                                          max_i64(max_i64(c->hidden_size, q_dim), c->intermediate_size), err);
     if (st != RMS_OK) return st;
     if (n_tokens > ws->cap_tokens) {
-        if (!grow(&ws->xn, n_tokens * c->hidden_size) || !grow(&ws->q, n_tokens * q_dim) ||
-            !grow(&ws->k, n_tokens * kv_dim) || !grow(&ws->v, n_tokens * kv_dim) ||
-            !grow(&ws->attn, n_tokens * q_dim) || !grow(&ws->gate, n_tokens * c->intermediate_size) ||
-            !grow(&ws->up, n_tokens * c->intermediate_size) || !grow(&ws->pos, n_tokens))
+        if (!grow(&ws->xn, mul(n_tokens, c->hidden_size)) || !grow(&ws->q, mul(n_tokens, q_dim)) ||
+            !grow(&ws->k, mul(n_tokens, kv_dim)) || !grow(&ws->v, mul(n_tokens, kv_dim)) ||
+            !grow(&ws->attn, mul(n_tokens, q_dim)) || !grow(&ws->gate, mul(n_tokens, c->intermediate_size)) ||
+            !grow(&ws->up, mul(n_tokens, c->intermediate_size)) || !grow(&ws->pos, n_tokens))
             goto oom;
         ws->cap_tokens = n_tokens;
     }
     if (b->n_seqs > ws->cap_seqs) {
-        if (!grow(&ws->last_h, b->n_seqs * c->hidden_size) || !grow(&ws->last_x, b->n_seqs * c->hidden_size) ||
+        if (!grow(&ws->last_h, mul(b->n_seqs, c->hidden_size)) || !grow(&ws->last_x, mul(b->n_seqs, c->hidden_size)) ||
             !grow(&ws->last_pos, b->n_seqs))
             goto oom;
         ws->cap_seqs = b->n_seqs;
     }
     if (max_ctx > ws->cap_ctx || threads > ws->threads) {
         const int64_t ctx = max_i64(max_ctx, ws->cap_ctx), half = c->head_dim / 2;
-        if (!grow(&ws->attn_scratch, threads * rms_attention_scratch_floats(ctx)) ||
-            !grow(&ws->kv_ctx, threads * 2 * ctx * c->head_dim) || !grow(&ws->rope_cos, ctx * half) ||
-            !grow(&ws->rope_sin, ctx * half))
+        if (!grow(&ws->attn_scratch, mul(threads, rms_attention_scratch_floats(ctx))) ||
+            !grow(&ws->kv_ctx, mul(mul(threads, 2 * ctx), c->head_dim)) || !grow(&ws->rope_cos, mul(ctx, half)) ||
+            !grow(&ws->rope_sin, mul(ctx, half)))
             goto oom;
         rms_rope_tables(ws->rope_cos, ws->rope_sin, m->rope_inv_freq, c->head_dim, ctx);
         ws->cap_ctx = ctx;
@@ -370,7 +387,11 @@ rms_status rms_forward_all(const rms_model *m, rms_workspace *ws, const rms_batc
     rms_status st = rms_batch_check(b, err);
     if (st != RMS_OK) return st;
     const int64_t n = rms_batch_tokens(b);
-    float *hidden = malloc((size_t)max_i64(n * m->config.hidden_size, 1) * sizeof(float)); // (n, hidden)
+    const int64_t n_floats = mul(n, m->config.hidden_size); // -1 on overflow
+    size_t hidden_bytes;
+    float *hidden = n_floats >= 0 && rms_array_bytes(max_i64(n_floats, 1), sizeof(float), &hidden_bytes) == 0
+                        ? malloc(hidden_bytes) // (n, hidden)
+                        : NULL;
     if (!hidden) return rms_fail(err, RMS_ERR_NOMEM, "out of memory for %lld tokens", (long long)n);
     if ((st = rms_forward_embed(m, ids, n, hidden, err)) == RMS_OK &&
         (st = rms_forward_layers(m, ws, m->layer_begin, m->layer_end, b, hidden, err)) == RMS_OK)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "src/base/bigalloc.h"
+#include "src/base/sizes.h"
 #include "src/engine/parallel.h"
 
 /* Blocking. KC: k-block (the accumulators are stored to y and reloaded between blocks; exact).
@@ -591,10 +592,13 @@ void rms_gemm_ctx_free(rms_gemm_ctx *g) {
 }
 
 /* x packed in tiles (rms_gemm): the scratch rms_gemm_ctx_reserve keeps for m rows of k columns. */
-static int64_t xbuf_bytes(int64_t m, int64_t k) { return (m + MAX_MR) * (k + 1) * (int64_t)sizeof(float); }
+/* Saturating (sizes.h): an absurd m gives INT64_MAX, which no allocation meets, never a wrapped small size. */
+static int64_t xbuf_bytes(int64_t m, int64_t k) {
+    return rms_sat_mul_i64(rms_sat_add_i64(m, MAX_MR), rms_sat_mul_i64(k + 1, (int64_t)sizeof(float)));
+}
 
 int64_t rms_gemm_ctx_bytes(int64_t m, int64_t k, int threads) {
-    return (int64_t)threads * rms_gemm_pack_bytes() + xbuf_bytes(m, k);
+    return rms_sat_add_i64((int64_t)threads * rms_gemm_pack_bytes(), xbuf_bytes(m, k));
 }
 
 rms_status rms_gemm_ctx_reserve(rms_gemm_ctx *g, int64_t m, int64_t k, rms_err *err) {
@@ -608,7 +612,7 @@ rms_status rms_gemm_ctx_reserve(rms_gemm_ctx *g, int64_t m, int64_t k, rms_err *
     const int64_t need = xbuf_bytes(m, k);
     if (need > g->cap_xbuf) {
         free(g->xbuf);
-        g->xbuf = rms_big_alloc((size_t)need);
+        g->xbuf = need < INT64_MAX && (uint64_t)need <= SIZE_MAX ? rms_big_alloc((size_t)need) : NULL;
         if (!g->xbuf) goto oom;
         g->cap_xbuf = need;
     }

@@ -147,7 +147,11 @@ float rms_expf(float x) {
 /* The element-wise loops below are built for the vector widths the CPU offers (one clone each, chosen when the
  * program loads). Every lane computes what the scalar code does, operation for operation (no contraction, no
  * reassociation), so the clones give the same bits. */
+#if defined(__clang__) // the fuzz build (RMSCORE_FUZZ): clang refuses these clones of functions kernels.h declares
+#define RMS_VECTOR_CLONES  // plain, so one default version: same bits, fuzzing does not need the speed
+#else
 #define RMS_VECTOR_CLONES __attribute__((noinline, target_clones("avx512f", "avx2", "default")))
+#endif
 
 /* row (n) = e^(row - shift) */
 RMS_VECTOR_CLONES static void exp_shifted(float *row, int64_t n, float shift) {

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "io/safetensors.h"
+#include "src/base/path.h"
 #include "src/base/rng.h"
 
 #define CHUNK_ELEMS ((int64_t)1 << 20)
@@ -142,7 +143,8 @@ static rms_status write_shard(const char *dir, const gen_tensor *t, int64_t n, i
                               const rms_testmodel_opts *o, float *buf, void *conv, rms_err *err) {
     char fname[128], path[PATH_LEN];
     shard_name(fname, sizeof fname, shard, o->n_shards);
-    snprintf(path, sizeof path, "%s/%s", dir, fname);
+    rms_status jst = rms_path_join(path, sizeof path, dir, fname, err);
+    if (jst != RMS_OK) return jst;
     st_writer_tensor *table = calloc((size_t)n, sizeof *table);
     if (!table) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
     int64_t k = 0;
@@ -216,21 +218,24 @@ static rms_status copy_tokenizer(const char *from, const char *to, rms_err *err)
     static const char *const files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"};
     char src[PATH_LEN], dst[PATH_LEN];
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(src, sizeof src, "%s/%s", from, files[i]);
-        snprintf(dst, sizeof dst, "%s/%s", to, files[i]);
+        rms_status st = rms_path_join(src, sizeof src, from, files[i], err);
+        if (st == RMS_OK) st = rms_path_join(dst, sizeof dst, to, files[i], err);
+        if (st != RMS_OK) return st;
         struct stat sb;
         if (stat(src, &sb) != 0) {
             if (i == 0) return rms_fail(err, RMS_ERR_IO, "--tokenizer %s: no tokenizer.json there", from);
             continue; // the other files are optional
         }
-        rms_status st = copy_file(src, dst, err);
-        if (st != RMS_OK) return st;
+        if ((st = copy_file(src, dst, err)) != RMS_OK) return st;
     }
     return RMS_OK;
 }
 
 static rms_status make_dirs(const char *dir, rms_err *err) {
     char path[PATH_LEN];
+    if (strlen(dir) >= sizeof path)
+        return rms_fail(err, RMS_ERR_ARG, "%.200s...: path too long (%zu bytes, the limit is %zu)", dir, strlen(dir),
+                        sizeof path - 1);
     snprintf(path, sizeof path, "%s", dir);
     for (char *p = path + 1; *p; p++) {
         if (*p != '/') continue;

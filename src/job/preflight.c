@@ -12,7 +12,7 @@ static int64_t dtype_bytes(const rms_config *c) {
     return 2; // bfloat16 (the released checkpoints), float16; "" counts as the 2-byte dtypes
 }
 
-void rms_preflight_need(const rms_config *c, int64_t l0, int64_t l1, int64_t microbatch_tokens, int64_t max_ctx,
+void rms_preflight_need(const rms_config *c, int64_t l0, int64_t l1, int64_t batch_tokens, int64_t max_ctx,
                         int threads, int slots, rms_mem_need *need) {
     memset(need, 0, sizeof *need);
     const int64_t h = c->hidden_size, q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim;
@@ -22,7 +22,7 @@ void rms_preflight_need(const rms_config *c, int64_t l0, int64_t l1, int64_t mic
     if (l0 == 0) params += c->vocab_size * h;     // embed_tokens
     if (l1 == c->n_layers) params += h + h;       // final norm, score head (1 x hidden)
     need->weights = params * dtype_bytes(c);
-    const int64_t tokens = microbatch_tokens > max_ctx ? microbatch_tokens : max_ctx;
+    const int64_t tokens = batch_tokens > max_ctx ? batch_tokens : max_ctx;
     need->activations = rms_workspace_bytes(c, tokens, tokens, max_ctx, threads);
     need->transfer = (int64_t)slots * tokens * h * (int64_t)sizeof(float);
     need->total = need->weights + need->activations + need->transfer;
@@ -43,6 +43,17 @@ rms_status rms_preflight_check(const rms_mem_need *need, int64_t ranks_on_node, 
                     "(Slurm --mem)",
                     who, gib(need->total), gib(need->weights), gib(need->activations), gib(need->transfer),
                     (long long)ranks_on_node, source);
+}
+
+int64_t rms_preflight_largest_batch(const rms_score_job *j) {
+    int64_t largest = 1;
+    for (int64_t b = 0; b < j->plan.n_batches; b++) { // the batches this run computes: those with rows pending
+        int pending = 0;
+        for (int64_t r = j->plan.batch_start[b]; r < j->plan.batch_start[b + 1] && !pending; r++)
+            pending = j->status[j->plan.rows[r]] == RMS_SCORE_PENDING;
+        if (pending && j->plan.batch_tokens[b] > largest) largest = j->plan.batch_tokens[b];
+    }
+    return largest;
 }
 
 int64_t rms_preflight_longest(const rms_score_job *j) {

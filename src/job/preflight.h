@@ -6,7 +6,8 @@
  *   weights      the slice's tensors as stored (torch_dtype: bf16 2 bytes, f16 2, f32 4): what its mmap'd pages
  *                hold once touched; plus the embedding table when l0 == 0 (an upper bound: only the rows of
  *                the tokens seen are touched) and the final norm and score head when l1 == n_layers
- *   activations  rms_workspace_bytes at the micro-batch budget (tokens, sequences, longest context, threads)
+ *   activations  rms_workspace_bytes for the job's largest micro-batch (rms_preflight_largest_batch: the budget,
+ *                or one pair longer than it) and its longest sequence (rms_preflight_longest), on `threads`
  *   transfer     a pipeline stage's buffers for the hidden states of `slots` micro-batches in flight
  */
 #ifndef RMS_PREFLIGHT_H
@@ -22,8 +23,12 @@ typedef struct rms_mem_need {
     int64_t weights, activations, transfer, total; // bytes
 } rms_mem_need;
 
-void rms_preflight_need(const rms_config *c, int64_t l0, int64_t l1, int64_t microbatch_tokens, int64_t max_ctx,
+void rms_preflight_need(const rms_config *c, int64_t l0, int64_t l1, int64_t batch_tokens, int64_t max_ctx,
                         int threads, int slots, rms_mem_need *need);
+
+/* The most tokens one micro-batch of this run holds (the plan's largest batch with rows pending): at most the
+ * budget (--microbatch-tokens), or one pair longer than it (both its sequences, after --max-tokens; schedule.h). */
+int64_t rms_preflight_largest_batch(const rms_score_job *j);
 
 /* The longest sequence the job will compute (--max-tokens applied): the longest context a batch can have. */
 int64_t rms_preflight_longest(const rms_score_job *j);

@@ -83,10 +83,11 @@ void rms_progress_counts(const rms_score_job *j, rms_status_counts *c) {
     rms_score_job_shard_rows(j->o, j->n, &r0, &r1);
     for (int64_t r = r0; j->status && r < r1; r++) {
         c->rows++;
-        switch (j->status[r]) { // io/scores_h5.h: 0 pending, 1 scored, 2 skipped (too long), 3 bad input
+        switch (j->status[r]) { // io/scores_h5.h: 0 pending, 1 scored, 2 skipped (too long), 3 bad input, 4 non-finite
         case RMS_SCORE_SCORED: c->scored++; break;
         case RMS_SCORE_SKIPPED: c->skipped++; break;
         case RMS_SCORE_BAD: c->bad_input++; break;
+        case RMS_SCORE_NONFINITE: c->non_finite++; break;
         default: c->pending++;
         }
     }
@@ -103,17 +104,19 @@ void rms_progress_summary(const rms_score_job *j, rms_status st, int exit_status
     if (j->o->progress_json) {
         fprintf(stderr,
                 "{\"event\": \"summary\", \"time\": \"%s\", \"unix\": %.0f, \"status\": \"%s\", \"exit_status\": %d, "
-                "\"rows\": %lld, \"scored\": %lld, \"skipped\": %lld, \"bad_input\": %lld, \"pending\": %lld, "
-                "\"seconds\": %.1f}\n",
+                "\"rows\": %lld, \"scored\": %lld, \"skipped\": %lld, \"bad_input\": %lld, \"non_finite\": %lld, "
+                "\"pending\": %lld, \"seconds\": %.1f}\n",
                 when, unix_s, what, exit_status, (long long)c.rows, (long long)c.scored, (long long)c.skipped,
-                (long long)c.bad_input, (long long)c.pending, wall_s);
+                (long long)c.bad_input, (long long)c.non_finite, (long long)c.pending, wall_s);
     } else {
-        static const char *const meaning[] = {"done", "error", "usage error", "stopped with work remaining: rerun the "
-                                              "same command to resume", "done, but rows are bad input (--strict)"};
+        static const char *const meaning[] = {"done", "error", "usage error", ("stopped with work remaining: rerun the "
+                                              "same command to resume"), "done, but rows are bad input or non-finite (--strict)"};
+        char non_finite[64] = "";
+        if (c.non_finite) snprintf(non_finite, sizeof non_finite, ", %lld non-finite score", (long long)c.non_finite);
         fprintf(stderr,
-                "rmscore: score: [%s] summary: %lld rows: %lld scored, %lld skipped (too long), %lld bad input, %lld "
+                "rmscore: score: [%s] summary: %lld rows: %lld scored, %lld skipped (too long), %lld bad input%s, %lld "
                 "pending; %.1f s; exit status %d (%s)\n",
-                when, (long long)c.rows, (long long)c.scored, (long long)c.skipped, (long long)c.bad_input,
+                when, (long long)c.rows, (long long)c.scored, (long long)c.skipped, (long long)c.bad_input, non_finite,
                 (long long)c.pending, wall_s, exit_status, exit_status >= 0 && exit_status <= 4 ? meaning[exit_status] : "?");
     }
     fflush(stderr);

@@ -8,7 +8,7 @@
  *   {"event": "progress", "done_pairs", "todo_pairs", "pairs_per_s", "tokens_per_s", "eta_s" (null unknown)}
  *   {"event": "stopping", "reason", "stop_at" (unix), "in_flight"}
  *   {"event": "summary", "status" ("done" | "interrupted" | "stopped" | "error" | "bad-rows"), "exit_status",
- *    "rows", "scored", "skipped", "bad_input", "pending", "seconds"}
+ *    "rows", "scored", "skipped", "bad_input", "non_finite", "pending", "seconds"}
  */
 #ifndef RMS_PROGRESS_H
 #define RMS_PROGRESS_H
@@ -24,9 +24,10 @@ void rms_progress_update(rms_score_job *j, int force);
 /* The run stops scheduling: reason (a sentence), with in_flight micro-batches still to drain. */
 void rms_progress_stopping(const rms_score_job *j, const char *reason, int64_t in_flight);
 
-/* Rows of this run's shard by results status: scored (1), skipped as too long (2), bad input (3), pending (0). */
+/* Rows of this run's shard by results status: scored (1), skipped as too long (2), bad input (3), non-finite score
+ * (4), pending (0). */
 typedef struct rms_status_counts {
-    int64_t rows, scored, skipped, bad_input, pending;
+    int64_t rows, scored, skipped, bad_input, non_finite, pending;
 } rms_status_counts;
 
 void rms_progress_counts(const rms_score_job *j, rms_status_counts *c);

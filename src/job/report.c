@@ -18,7 +18,9 @@ void rms_stats_compute(const float *chosen, const float *rejected, const int8_t 
     double sum = 0.0;
     for (int64_t j = 0; j < n; j++) {
         const int64_t i = rows ? rows[j] : j;
-        switch (status[i]) {
+        // a row marked scored with a NaN or infinite score (written before status 4 existed) counts as status 4
+        const int nonfinite = status[i] == RMS_SCORE_SCORED && !(isfinite(chosen[i]) && isfinite(rejected[i]));
+        switch (nonfinite ? RMS_SCORE_NONFINITE : status[i]) {
         case RMS_SCORE_SCORED: {
             const double margin = (double)chosen[i] - (double)rejected[i];
             scratch[out->n_scored++] = margin;
@@ -29,6 +31,7 @@ void rms_stats_compute(const float *chosen, const float *rejected, const int8_t 
         }
         case RMS_SCORE_SKIPPED: out->n_skipped++; break;
         case RMS_SCORE_BAD: out->n_bad++; break;
+        case RMS_SCORE_NONFINITE: out->n_nonfinite++; break;
         default: out->n_pending++; break;
         }
     }

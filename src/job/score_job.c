@@ -163,6 +163,7 @@ static rms_status results_meta(rms_score_job *j, const rms_pairs_meta *pmeta, in
     rms_status st = rms_config_load(&cfg, o->model, err);
     if (st != RMS_OK) return st;
     j->pad_id = cfg.pad_token_id;
+    j->vocab_size = cfg.vocab_size;
     if (j->pad_id >= 0)
         snprintf(smeta->pooling, sizeof smeta->pooling, "last-non-pad-token (pad_token_id %lld)", (long long)j->pad_id);
     else
@@ -241,6 +242,14 @@ rms_status rms_score_job_batch(rms_score_job *j, int64_t b, int64_t *rows, int64
     ids->n = 0;
     if (*k == 0) return RMS_OK;
     rms_status st = rms_pairs_reader_ids(j->pairs, rows, *k, ids, offsets, err);
+    for (int64_t s = 0; st == RMS_OK && s < 2 * *k; s++) // ids from the file, checked before the model sees them
+        for (int64_t t = offsets[s]; t < offsets[s + 1]; t++)
+            if (ids->ids[t] < 0 || ids->ids[t] >= j->vocab_size) {
+                st = rms_fail(err, RMS_ERR_FORMAT, "%s: row %lld: token id %d is outside the model's vocabulary [0, "
+                              "%lld) (a corrupt file, or prepared with another tokenizer)", j->o->data,
+                              (long long)rows[s / 2], ids->ids[t], (long long)j->vocab_size);
+                break;
+            }
     if (st == RMS_OK) // --overlong truncate-left, then pooling at the last non-pad token
         ids->n = rms_trim_sequences(ids->ids, offsets, 2 * *k,
                                     j->o->overlong == RMS_OVERLONG_TRUNCATE_LEFT ? j->o->max_tokens : 0, j->pad_id);
@@ -249,17 +258,21 @@ rms_status rms_score_job_batch(rms_score_job *j, int64_t b, int64_t *rows, int64
 
 rms_status rms_score_job_write(rms_score_job *j, const int64_t *rows, int64_t k, const float *seq_scores,
                                rms_err *err) {
-    float *c = malloc((size_t)(k > 0 ? k : 1) * sizeof *c), *r = malloc((size_t)(k > 0 ? k : 1) * sizeof *r);
-    int8_t *s = malloc((size_t)(k > 0 ? k : 1));
+    float *c = calloc((size_t)(k > 0 ? k : 1), sizeof *c), *r = calloc((size_t)(k > 0 ? k : 1), sizeof *r);
+    int8_t *s = calloc((size_t)(k > 0 ? k : 1), 1);
     rms_status st = (!c || !r || !s) ? rms_fail(err, RMS_ERR_NOMEM, "out of memory") : RMS_OK;
     for (int64_t i = 0; st == RMS_OK && i < k; i++) {
         c[i] = seq_scores[2 * i];
         r[i] = seq_scores[2 * i + 1];
-        s[i] = RMS_SCORE_SCORED;
-        j->status[rows[i]] = RMS_SCORE_SCORED;
-        j->done_tokens += j->pair_tokens[rows[i]];
+        // NaN or an infinity (NaN/Inf weights, overflowing activations): a status of its own, never "scored"
+        s[i] = isfinite(c[i]) && isfinite(r[i]) ? RMS_SCORE_SCORED : RMS_SCORE_NONFINITE;
     }
     if (st == RMS_OK) st = rms_scores_write_rows(j->scores, rows, k, c, r, s, err);
+    // the rows count as done (the summary, --strict) only once the file holds them
+    for (int64_t i = 0; st == RMS_OK && i < k; i++) {
+        j->status[rows[i]] = s[i];
+        j->done_tokens += j->pair_tokens[rows[i]];
+    }
     if (st == RMS_OK) j->done_rows += k;
     free(c);
     free(r);

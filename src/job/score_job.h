@@ -50,7 +50,7 @@ typedef struct rms_score_opts {
                                     // the earliest of --stop-at, start + --time-budget, $SLURM_JOB_END_TIME
     char stop_at_source[48];        // which of them set stop_at, for the log
     int progress_json;              // progress as JSON lines (one object per line) on stderr
-    int strict;                     // exit status 4 when rows of the dataset are bad input
+    int strict;                     // exit status 4 when rows of the dataset are bad input or non-finite
 } rms_score_opts;
 
 /* The directory whose tokenizer.json the dataset is checked against: --tokenizer, else --model. */
@@ -68,6 +68,7 @@ typedef struct rms_score_job {
                                 //     unless --no-prefix-sharing; an estimate from above), -1 if too long
     int32_t *shared;            // (n) stored shared_prefix
     int64_t pad_id;             // the model's pad_token_id: pooled at the last token that is not it; -1: last token
+    int64_t vocab_size;         // the model's vocab_size: every id read from the dataset must be below it
     int64_t n_marked;           // rows marked skipped/bad by this run
     rms_plan plan;              // every scoreable row, so a resumed run re-forms the same batches
     int64_t todo_rows, todo_tokens, todo_batches; // what is still pending

@@ -193,13 +193,21 @@ rms_status rms_score_run(rms_score_job *j, const rms_executor *ex, volatile sig_
         st = rms_fail(err, RMS_INTERRUPTED, "interrupted after %lld of %lld pairs; rerun the same command to resume",
                       (long long)j->done_rows, (long long)j->todo_rows);
     }
-    if (st == RMS_OK && j->o->strict) { // --strict: a completed run over bad input rows says so in its status
-        rms_status_counts c;
-        rms_progress_counts(j, &c);
+    rms_status_counts c;
+    rms_progress_counts(j, &c);
+    if ((st == RMS_OK || st == RMS_INTERRUPTED) && c.non_finite > 0) // a model problem: said even under --quiet
+        fprintf(stderr, "rmscore: warning: score: %lld of %lld pairs got a non-finite score (NaN or infinity: status 4 "
+                        "in %s; NaN/Inf weights or overflowing activations); report excludes them from accuracy\n",
+                (long long)c.non_finite, (long long)c.rows, j->o->out);
+    if (st == RMS_OK && j->o->strict) { // --strict: a completed run over bad or non-finite rows says so in its status
         if (c.bad_input > 0)
             st = rms_fail(err, RMS_BAD_ROWS, "%lld of %lld rows of %s are bad input (status 3); --strict makes that exit "
                           "status 4",
                           (long long)c.bad_input, (long long)c.rows, j->o->data);
+        else if (c.non_finite > 0)
+            st = rms_fail(err, RMS_BAD_ROWS, "%lld of %lld rows of %s got a non-finite score (status 4); --strict makes "
+                          "that exit status 4",
+                          (long long)c.non_finite, (long long)c.rows, j->o->data);
     }
     for (int64_t i = 0; fl && i < depth; i++) {
         free(fl[i].rows);

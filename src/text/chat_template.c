@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "io/sha256.h"
+#include "src/base/path.h"
 #include "io/textfile.h"
 
 #define PATH_LEN 4096
@@ -92,7 +93,8 @@ static rms_status file_template(const char *dir, const rms_json *cfg, const char
                                 size_t *len, char **owned, rms_chat_template *ct, rms_err *err) {
     char path[PATH_LEN];
     struct stat sb;
-    snprintf(path, sizeof path, "%s/chat_template.jinja", dir);
+    rms_status jst = rms_path_join(path, sizeof path, dir, "chat_template.jinja", err);
+    if (jst != RMS_OK) return jst;
     if (stat(path, &sb) == 0) {
         rms_status st = rms_read_text_file(path, owned, len, err);
         if (st != RMS_OK) return st;
@@ -132,7 +134,8 @@ rms_status rms_chat_template_load(rms_chat_template *ct, const char *dir, const 
     if (!builtin_tulu && !builtin_llama3 && strcmp(name, "auto") != 0)
         return rms_fail(err, RMS_ERR_ARG, "--template: '%s' is not one of auto, tulu, llama3", name);
     char path[PATH_LEN];
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    rms_status jst = rms_path_join(path, sizeof path, dir, "tokenizer_config.json", err);
+    if (jst != RMS_OK) return jst;
     char *text = NULL, *owned = NULL;
     size_t text_len = 0, len = 0;
     rms_json *cfg = NULL;

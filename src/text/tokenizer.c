@@ -9,6 +9,7 @@
 
 #include "io/textfile.h"
 #include "src/base/hashmap.h"
+#include "src/base/path.h"
 
 #define MAX_TEMPLATE_ITEMS 16
 #define MAX_SPECIAL_IDS 8
@@ -99,6 +100,15 @@ static int json_null_or_missing(const cJSON *obj, const char *key) {
     return !v || cJSON_IsNull(v);
 }
 
+/* A JSON number that is an integral id in [0, RMS_TOKENIZER_MAX_ID). */
+static int json_id(const cJSON *v, int32_t *out) {
+    if (!cJSON_IsNumber(v)) return 0;
+    const double d = v->valuedouble;
+    if (!(d >= 0 && d < RMS_TOKENIZER_MAX_ID) || d != (double)(int32_t)d) return 0;
+    *out = (int32_t)d;
+    return 1;
+}
+
 static rms_status compile(pcre2_code **out, const char *pattern, uint32_t flags, const char *what, rms_err *err) {
     int code;
     PCRE2_SIZE off;
@@ -116,10 +126,15 @@ static rms_status compile(pcre2_code **out, const char *pattern, uint32_t flags,
 static rms_status load_vocab(rms_tokenizer *t, const cJSON *model, rms_err *err) {
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
     if (!cJSON_IsObject(vocab)) return rms_fail(err, RMS_ERR_FORMAT, "tokenizer.json: model.vocab is not an object");
+    if (cJSON_GetArraySize(vocab) > RMS_TOKENIZER_MAX_ID)
+        return rms_fail(err, RMS_ERR_FORMAT, "tokenizer.json: model.vocab has %d entries, above rmscore's limit of %d",
+                        cJSON_GetArraySize(vocab), RMS_TOKENIZER_MAX_ID);
     for (const cJSON *e = vocab->child; e; e = e->next) {
-        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > INT32_MAX)
-            return rms_fail(err, RMS_ERR_FORMAT, "tokenizer.json: vocab entry \"%s\" has no valid id", e->string);
-        const int64_t id = (int64_t)e->valuedouble;
+        int32_t id32;
+        if (!json_id(e, &id32))
+            return rms_fail(err, RMS_ERR_FORMAT, "tokenizer.json: vocab entry \"%.200s\" has no valid id (an integer "
+                            "in [0, %d))", e->string, RMS_TOKENIZER_MAX_ID);
+        const int64_t id = id32;
         if (rms_strmap_put(&t->vocab, e->string, strlen(e->string), id) != 0)
             return rms_fail(err, RMS_ERR_NOMEM, "out of memory loading the vocabulary");
         if (id + 1 > t->vocab_size) t->vocab_size = id + 1;
@@ -162,6 +177,9 @@ static rms_status merge_parts(const cJSON *m, int64_t rank, const char **l, size
 static rms_status load_merges(rms_tokenizer *t, const cJSON *model, rms_err *err) {
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
     if (!cJSON_IsArray(merges)) return rms_fail(err, RMS_ERR_FORMAT, "tokenizer.json: model.merges is not a list");
+    if (cJSON_GetArraySize(merges) > RMS_TOKENIZER_MAX_MERGES)
+        return rms_fail(err, RMS_ERR_FORMAT, "tokenizer.json: model.merges has %d entries, above rmscore's limit of %d",
+                        cJSON_GetArraySize(merges), RMS_TOKENIZER_MAX_MERGES);
     char *joined = NULL;
     size_t joined_cap = 0;
     int64_t rank = 0;
@@ -296,20 +314,31 @@ static rms_status load_added_tokens(rms_tokenizer *t, const cJSON *root, rms_err
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
     if (list && !cJSON_IsArray(list)) return rms_fail(err, RMS_ERR_FORMAT, "tokenizer.json: added_tokens is not a list");
     const int64_t n = list ? cJSON_GetArraySize(list) : 0;
+    if (n > RMS_TOKENIZER_MAX_ADDED)
+        return rms_fail(err, RMS_ERR_FORMAT, "tokenizer.json: added_tokens has %lld entries, above rmscore's limit of %d",
+                        (long long)n, RMS_TOKENIZER_MAX_ADDED);
     t->added = calloc((size_t)(n > 0 ? n : 1), sizeof *t->added);
     if (!t->added) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
+    size_t total = 0;
+    for (const cJSON *e = list ? list->child : NULL; e; e = e->next) {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "content");
+        if (cJSON_IsString(c) && (total += strlen(c->valuestring)) > RMS_TOKENIZER_MAX_ADDED_BYTES)
+            return rms_fail(err, RMS_ERR_FORMAT, "tokenizer.json: the contents of added_tokens exceed rmscore's limit "
+                            "of %d bytes together", RMS_TOKENIZER_MAX_ADDED_BYTES);
+    }
     for (const cJSON *e = list ? list->child : NULL; e; e = e->next) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
-        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble > INT32_MAX || !cJSON_IsString(content))
-            return rms_fail(err, RMS_ERR_FORMAT, "tokenizer.json: added token %lld has no valid id/content",
-                            (long long)t->n_added);
+        int32_t id32;
+        if (!json_id(id, &id32) || !cJSON_IsString(content))
+            return rms_fail(err, RMS_ERR_FORMAT, "tokenizer.json: added token %lld has no valid id (an integer in [0, "
+                            "%d)) or content", (long long)t->n_added, RMS_TOKENIZER_MAX_ID);
         if (content->valuestring[0] == '\0') continue; // HF ignores empty added tokens
         added_token *a = &t->added[t->n_added++];
         a->content = strdup(content->valuestring);
         if (!a->content) return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
         a->len = strlen(a->content);
-        a->id = (int32_t)id->valuedouble;
+        a->id = id32;
         a->special = json_true(e, "special");
         a->lstrip = json_true(e, "lstrip");
         a->rstrip = json_true(e, "rstrip");
@@ -328,9 +357,10 @@ static rms_status load_special_ids(const cJSON *special, const char *name, templ
     if (!cJSON_IsArray(ids) || cJSON_GetArraySize(ids) > MAX_SPECIAL_IDS)
         return rms_fail(err, RMS_ERR_FORMAT, "tokenizer.json: post_processor special token %s has no ids", name);
     for (const cJSON *i = ids->child; i; i = i->next) {
-        if (!cJSON_IsNumber(i) || i->valuedouble < 0 || i->valuedouble > INT32_MAX)
-            return rms_fail(err, RMS_ERR_FORMAT, "tokenizer.json: post_processor special token %s has a bad id", name);
-        item->ids[item->n_ids++] = (int32_t)i->valuedouble;
+        if (!json_id(i, &item->ids[item->n_ids]))
+            return rms_fail(err, RMS_ERR_FORMAT, "tokenizer.json: post_processor special token %.200s has a bad id",
+                            name);
+        item->n_ids++;
     }
     return RMS_OK;
 }
@@ -404,9 +434,10 @@ static rms_status load_json(rms_tokenizer *t, const cJSON *root, rms_err *err) {
 rms_status rms_tokenizer_load(rms_tokenizer **out, const char *dir, rms_err *err) {
     *out = NULL;
     char path[PATH_LEN];
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    rms_status st = rms_path_join(path, sizeof path, dir, "tokenizer.json", err);
+    if (st != RMS_OK) return st;
     cJSON *root;
-    rms_status st = rms_read_json_file(path, &root, err);
+    st = rms_read_json_file(path, &root, err);
     if (st != RMS_OK) return st;
     rms_tokenizer *t = calloc(1, sizeof *t);
     if (!t) {
@@ -455,7 +486,13 @@ int64_t rms_tokenizer_token_id(const rms_tokenizer *t, const char *token) {
     return rms_strmap_get(&t->vocab, token, strlen(token), &id) ? id : -1;
 }
 
-int64_t rms_tokenizer_vocab_size(const rms_tokenizer *t) { return t->vocab_size; }
+int64_t rms_tokenizer_vocab_size(const rms_tokenizer *t) {
+    int64_t v = t->vocab_size; // also above the post-processor's ids, which encode emits too (found by fuzzing)
+    for (int i = 0; i < t->n_single; i++)
+        for (int k = 0; k < t->single[i].n_ids; k++)
+            if (t->single[i].ids[k] + (int64_t)1 > v) v = t->single[i].ids[k] + (int64_t)1;
+    return v;
+}
 
 /* ------------------------------------------------------------------ BPE */
 

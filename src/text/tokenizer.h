@@ -20,6 +20,16 @@
 #include "io/ids_input.h"
 #include "src/base/status.h"
 
+/* Limits on what tokenizer.json may declare (README "What rmscore refuses, and how"): ids and the vocabulary size
+ * as config.json's vocab_size (2^22; Llama 3 has 128,256 ids, the largest published vocabularies ~256k), merges
+ * (Llama 3: 280,147), added tokens (Llama 3: 256; each is a capture group of one PCRE2 pattern, whose limit is
+ * 65,535). Integral ids only; a value outside is an RMS_ERR_FORMAT error. */
+#define RMS_TOKENIZER_MAX_ID 4194304      /* every id < this */
+#define RMS_TOKENIZER_MAX_MERGES 4194304  /* entries of model.merges */
+#define RMS_TOKENIZER_MAX_ADDED 60000     /* entries of added_tokens */
+#define RMS_TOKENIZER_MAX_ADDED_BYTES 1048576 /* their contents together (Llama 3: ~6 KB; compiling a pattern of
+                                                * 100 MB would take PCRE2 minutes) */
+
 typedef struct rms_tokenizer rms_tokenizer;
 
 /* Loads DIR/tokenizer.json. */
@@ -38,7 +48,8 @@ rms_status rms_tokenizer_check_utf8(rms_tokenizer *t, const char *text, size_t l
 /* The id of an added token or vocabulary entry given as text (e.g. "<|end_of_text|>"), or -1. */
 int64_t rms_tokenizer_token_id(const rms_tokenizer *t, const char *token);
 
-/* Highest id + 1 over the vocabulary and the added tokens. */
+/* Highest id + 1 over the vocabulary, the added tokens and the post-processor's special tokens: every id encode
+ * can return is below it. */
 int64_t rms_tokenizer_vocab_size(const rms_tokenizer *t);
 
 #endif

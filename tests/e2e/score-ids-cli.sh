@@ -21,6 +21,7 @@ run() {
     shift # --
     RC=0
     "$@" <"$in" >"$OUT" 2>"$ERR" || RC=$?
+    no_sanitizer_report "$ERR" "$(basename "$1") ${2:-}"
 }
 err_text() { head -c 400 "$ERR" | tr '\n' '|'; }
 

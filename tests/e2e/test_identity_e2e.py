@@ -44,6 +44,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import rmstest  # noqa: E402
 from rmstest import (SAMPLE, arg_parser, build_tokenizer_dirs, finish, fresh_workdir, info, record,  # noqa: E402
                      same_scores, short)
 
@@ -57,6 +58,7 @@ IDENTITY = ["model_fingerprint", "model_files", "pairs_template", "pairs_templat
 def run(cmd, cwd=None, timeout=TIMEOUT):
     """(rc, stdout, stderr) of cmd run in cwd (rmstest.run has no cwd)."""
     p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, errors="replace", timeout=timeout, cwd=cwd)
+    rmstest.check_sanitizers(" ".join(os.path.basename(str(c)) for c in cmd[:2]), p.stderr)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -182,6 +184,7 @@ class Job:
                 break
             if line is not None:
                 self.lines.append(line)
+        rmstest.check_sanitizers("rmscore score (pid %d)" % self.p.pid, self.lines)
         return rc
 
     def text(self):
@@ -425,7 +428,7 @@ def main():
     dt = time.time() - t0
     refused("a second score on the same --out fails at once (%.2f s) naming host and pid" % dt, rc, err,
             ["%s is in use by another run: %s" % (locked, holder), "lock file %s.lock" % locked])
-    record("... within 10 s", dt < 10, "%.2f s" % dt)
+    record("... within %.0f s" % rmstest.scaled(10), dt < rmstest.scaled(10), "%.2f s" % dt)
     rc, out, err = run([rms, "merge", "--out", locked, sdir])
     refused("merge onto that --out: refused naming the running score", rc, err, [holder])
     os.kill(a_job.p.pid, signal.SIGCONT)

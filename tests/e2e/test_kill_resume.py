@@ -127,6 +127,7 @@ class Job:
         rc = self.p.wait(timeout=timeout)
         self.t.join(timeout=10)
         self.progress()
+        rmstest.check_sanitizers("rmscore score (pid %d)" % self.p.pid, self.lines)
         return rc
 
     def text(self):

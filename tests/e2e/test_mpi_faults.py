@@ -58,7 +58,7 @@ from rmstest import (PY, SAMPLE, arg_parser, finish, fresh_workdir, info, record
 
 rmstest.configure(detail_on_pass="brief", list_failed=True)
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GONE_WITHIN = 30.0  # seconds: every process of the job must be gone by then
+GONE_WITHIN = rmstest.scaled(30.0)  # seconds: every process of the job must be gone by then (30 in a Release run)
 PEER_TIMEOUT = 10   # RMSCORE_PEER_TIMEOUT for the hang checks
 COPIES = 4          # of the sample pairs: 192 pairs, ~35 micro-batches
 START = re.compile(r"^rmscore: score: rank (\d+) on (\S+) \(pid (\d+)\): (.+?); CPUs (\S+); threads: (.+)$")
@@ -196,6 +196,9 @@ class Job:
             pass
         self.t.join(5)
         self.drain()
+        if self.p.returncode is not None and not getattr(self, "sanitizers_checked", False):
+            self.sanitizers_checked = True
+            rmstest.check_sanitizers("the %s job" % os.path.basename(self.cmd[0]), self.lines)
         return self.p.returncode
 
     def kill_all(self):
@@ -253,7 +256,8 @@ def start_and_wait(S, label, out, transport=(), env_extra=None, wrap=None, min_r
         os.remove(out)
     job = Job(launcher_cmd(S, score_args(S, out), transport, wrap), job_env(S, env_extra, transport))
     want = min_rows if min_rows is not None else S.total // 8
-    ok = job.wait_for(lambda: len(job.starts()) == 4 and (job.progress() or (0, 0))[0] >= want, timeout=600)
+    ok = job.wait_for(lambda: len(job.starts()) == 4 and (job.progress() or (0, 0))[0] >= want,
+                      timeout=rmstest.scaled(600))
     pr = job.progress()
     if not ok or job.p.poll() is not None:
         record("%s: the job runs with 4 ranks and flushes rows before the fault" % label, False,
@@ -295,7 +299,7 @@ def check_flushed(S, label, out, seen):
 def rerun(S, label, out, transport=()):
     """The same command again: it resumes and completes the file to the reference's results."""
     job = Job(launcher_cmd(S, score_args(S, out), transport), job_env(S, None, transport))
-    rc = job.finish(timeout=900)
+    rc = job.finish(timeout=rmstest.scaled(900))
     if rc is None:
         job.kill_all()
     if not record("%s: rerunning the same command exits 0" % label, rc == 0,
@@ -412,7 +416,7 @@ def suspend_resume(S):
     time.sleep(2.5 * PEER_TIMEOUT)
     for p in pids:
         os.kill(p, signal.SIGCONT)
-    rc = job.finish(timeout=900)
+    rc = job.finish(timeout=rmstest.scaled(900))
     if rc is None:
         job.kill_all()
     if record("%s after %d/%d pairs: the job completes with exit status 0" % (label, pr[0], pr[1]), rc == 0,
@@ -534,9 +538,11 @@ def main():
     subprocess.run(tokenizer_dirs_cmd(S.wd, a.node_modules), capture_output=True, check=True, timeout=900)
     tok = os.path.join(S.wd, "tok", "tulu")
     S.model = os.path.join(S.wd, "model")
-    subprocess.run([S.rms, "make-test-model", "--out", S.model, "--hidden", "512", "--intermediate", "2048",
-                    "--layers", "6", "--heads", "8", "--kv-heads", "2", "--shards", "2", "--tokenizer", tok, "--quiet"],
-                   check=True, capture_output=True, timeout=300)
+    p = subprocess.run([S.rms, "make-test-model", "--out", S.model, "--hidden", "512", "--intermediate", "2048",
+                        "--layers", "6", "--heads", "8", "--kv-heads", "2", "--shards", "2", "--tokenizer", tok,
+                        "--quiet"], capture_output=True, text=True, timeout=rmstest.scaled(300))
+    rmstest.check_sanitizers("rmscore make-test-model", p.stderr)
+    p.check_returncode()
     jsonl = os.path.join(S.wd, "pairs.jsonl")
     rows = [json.loads(l) for l in open(SAMPLE, encoding="utf-8") if l.strip()]
     with open(jsonl, "w", encoding="utf-8") as f:
@@ -544,13 +550,16 @@ def main():
             for r in rows:
                 f.write(json.dumps(dict(r, id="%s-%d" % (r.get("id", ""), i)), ensure_ascii=False) + "\n")
     S.pairs = os.path.join(S.wd, "pairs.h5")
-    subprocess.run([S.rms, "prepare", "--tokenizer", S.model, "--in", jsonl, "--out", S.pairs, "--quiet"], check=True,
-                   capture_output=True, timeout=300)
+    p = subprocess.run([S.rms, "prepare", "--tokenizer", S.model, "--in", jsonl, "--out", S.pairs, "--quiet"],
+                       capture_output=True, text=True, timeout=rmstest.scaled(300))
+    rmstest.check_sanitizers("rmscore prepare", p.stderr)
+    p.check_returncode()
     ref_path = os.path.join(S.wd, "reference.h5")
     t0 = time.time()
     p = subprocess.run([S.rms, "score", "--model", S.model, "--data", S.pairs, "--out", ref_path, "--quiet",
                         "--microbatch-tokens", "600", "--max-tokens", "1500"], capture_output=True, text=True,
-                       timeout=900)
+                       timeout=rmstest.scaled(900))
+    rmstest.check_sanitizers("the single-process reference run", p.stderr)
     if not record("the single-process reference run exits 0 (%.0f s)" % (time.time() - t0), p.returncode == 0,
                   short(p.stderr)):
         return finish()
