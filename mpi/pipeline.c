@@ -813,13 +813,12 @@ static rms_status setup_stage(stage_ctx *c, const rms_score_opts *o, const rms_l
     // batch[0]: the most tokens of a micro-batch of this run (the budget, or one longer pair), batch[1]: its longest
     // sequence, from the root's plan (bcast_batch_sizes); activations in flight between stages: the one received and
     // the one sent
-    const int64_t longest = batch[0];
     if (st == RMS_OK) {
         // the hidden states of a micro-batch go to the next stage as one MPI message of at most INT_MAX floats
         int64_t floats;
-        if (l->stages > 1 && (rms_mul_i64(longest, cfg.hidden_size, &floats) != 0 || floats > INT_MAX))
+        if (l->stages > 1 && (rms_mul_i64(batch[0], cfg.hidden_size, &floats) != 0 || floats > INT_MAX))
             st = rms_fail(err, RMS_ERR_USAGE, "a micro-batch of %lld tokens of hidden size %lld is more than one MPI "
-                          "message holds (%d floats); lower --microbatch-tokens or --max-tokens", (long long)longest,
+                          "message holds (%d floats); lower --microbatch-tokens or --max-tokens", (long long)batch[0],
                           (long long)cfg.hidden_size, INT_MAX);
     }
     if (st == RMS_OK) {
