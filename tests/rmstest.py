@@ -26,9 +26,11 @@
 import argparse
 import json
 import os
+import queue
 import re
 import shutil
 import subprocess
+import threading
 import time
 
 import numpy as np
@@ -176,6 +178,37 @@ def run_timed(cmd, stdin=None, timeout=900, env=None, binary=False, errors="repl
         err = p.stderr
     check_sanitizers(_what(cmd), err)
     return p.returncode, p.stdout, err, time.time() - t0
+
+
+class StderrJob:
+    """A process whose stderr is read line by line in a thread (stdout discarded), for drivers that watch a job
+    while it runs. Popen keyword arguments (env, cwd, start_new_session, ...) pass through. drain() moves the lines
+    read so far into self.lines; text() joins them."""
+
+    def __init__(self, cmd, **popen_kw):
+        self.cmd = [str(c) for c in cmd]
+        self.p = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                  errors="replace", **popen_kw)
+        self.lines, self.q = [], queue.Queue()
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for line in self.p.stderr:
+            self.q.put(line.rstrip("\n"))
+        self.q.put(None)  # end of stderr
+
+    def drain(self):
+        while True:
+            try:
+                line = self.q.get_nowait()
+            except queue.Empty:
+                return
+            if line is not None:
+                self.lines.append(line)
+
+    def text(self):
+        return "\n".join(self.lines)
 
 
 def run(cmd, stdin=None, timeout=900, **kw):

@@ -37,7 +37,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import h5py
@@ -144,20 +143,8 @@ def refused(label, rc, err, wants, path=None, before=None):
                   "rc %s, error lines %s, missing %s, file %s" % (rc, errs, missing, "unchanged" if unchanged else "CHANGED"))
 
 
-class Job:
+class Job(rmstest.StderrJob):
     """A score process whose stderr is read line by line in a thread."""
-
-    def __init__(self, cmd, cwd=None):
-        self.p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                  errors="replace", cwd=cwd)
-        self.lines, self.q = [], queue.Queue()
-        self.t = threading.Thread(target=self._read, daemon=True)
-        self.t.start()
-
-    def _read(self):
-        for line in self.p.stderr:
-            self.q.put(line.rstrip("\n"))
-        self.q.put(None)
 
     def wait_line(self, needle, timeout=120):
         """Waits for a stderr line containing needle; True if seen (the process may still run)."""
@@ -177,24 +164,15 @@ class Job:
     def finish(self, timeout=TIMEOUT):
         rc = self.p.wait(timeout=timeout)
         self.t.join(timeout=10)
-        while True:
-            try:
-                line = self.q.get_nowait()
-            except queue.Empty:
-                break
-            if line is not None:
-                self.lines.append(line)
+        self.drain()
         rmstest.check_sanitizers("rmscore score (pid %d)" % self.p.pid, self.lines)
         return rc
-
-    def text(self):
-        return "\n".join(self.lines)
 
 
 def start_stopped(cmd, cwd=None):
     """Starts a score and stops it (SIGSTOP) once it has locked its --out and opened its files (its "N pairs, M to
     score" line): it holds the lock while stopped. Returns the Job, or None if it ended first."""
-    job = Job(cmd, cwd)
+    job = Job(cmd, cwd=cwd)
     if not job.wait_line("micro-batches"):
         job.finish()
         return None

@@ -18,13 +18,11 @@ Prints PASS/FAIL per check and a final `N passed, M failed`; exits non-zero on a
 import functools
 import json
 import os
-import queue
 import random
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import h5py
@@ -80,30 +78,12 @@ def try_open_locked(path):
     return p.returncode == 0, p.stderr.strip().splitlines()[-1:] if p.stderr.strip() else ""
 
 
-class Job:
+class Job(rmstest.StderrJob):
     """A score process whose stderr is read line by line in a thread."""
-
-    def __init__(self, cmd):
-        self.p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                  errors="replace")
-        self.lines, self.q = [], queue.Queue()
-        self.t = threading.Thread(target=self._read, daemon=True)
-        self.t.start()
-
-    def _read(self):
-        for line in self.p.stderr:
-            self.q.put(line.rstrip("\n"))
-        self.q.put(None)
 
     def progress(self):
         """Drains stderr; returns the last (done, todo) progress pair seen, or None."""
-        while True:
-            try:
-                line = self.q.get_nowait()
-            except queue.Empty:
-                break
-            if line is not None:
-                self.lines.append(line)
+        self.drain()
         last = None
         for l in self.lines:
             m = PROGRESS.search(l)
@@ -129,9 +109,6 @@ class Job:
         self.progress()
         rmstest.check_sanitizers("rmscore score (pid %d)" % self.p.pid, self.lines)
         return rc
-
-    def text(self):
-        return "\n".join(self.lines)
 
 
 def bits(a):

@@ -37,14 +37,12 @@ Prints PASS/FAIL per check and a final `N passed, M failed`.
 
 import json
 import os
-import queue
 import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import traceback
 
@@ -121,30 +119,11 @@ def bits(a):
     return np.asarray(a, dtype=np.float32).view(np.uint32)
 
 
-class Job:
+class Job(rmstest.StderrJob):
     """A launcher process (mpirun or srun) whose stderr is read line by line in a thread."""
 
     def __init__(self, cmd, env):
-        self.cmd = [str(c) for c in cmd]
-        self.p = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                  errors="replace", env=env, start_new_session=True)
-        self.lines, self.q = [], queue.Queue()
-        self.t = threading.Thread(target=self._read, daemon=True)
-        self.t.start()
-
-    def _read(self):
-        for line in self.p.stderr:
-            self.q.put(line.rstrip("\n"))
-        self.q.put(None)
-
-    def drain(self):
-        while True:
-            try:
-                line = self.q.get_nowait()
-            except queue.Empty:
-                return
-            if line is not None:
-                self.lines.append(line)
+        super().__init__(cmd, env=env, start_new_session=True)
 
     def starts(self):
         """rank -> (host, pid, role, cpus, threads) from the start lines seen so far."""
