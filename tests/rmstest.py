@@ -15,7 +15,8 @@
   tests/run-all.sh stretches the wall-clock bounds tests put on waiting and on rmscore's speed. It never
   changes what rmscore is asked to do or what a check compares; the Release run keeps scale 1.
 - The repo's paths (sample data, make_tokenizer_dirs.py), the drivers' common arguments (--rmscore,
-  --workdir, --node-modules), a fresh work directory, the tokenizer directories built in a child process.
+  --workdir, --node-modules), a fresh work directory, the tokenizer directories built in a child process,
+  sample_setup(): those dirs, a test model and the sample prepared (the common start of e2e tests).
 - Score comparisons. rmscore against the float64 reference: design.md's tolerance |a - b| <= 1e-3 * max(1, |b|)
   (SCORE_RTOL, scores_close(), scores_mismatch()). Two rmscore runs on one machine (same_scores()): bit for bit,
   whatever their micro-batches, threads, stage layout, replicas, shared prefixes or resumes — rmscore's kernels
@@ -248,6 +249,25 @@ def build_tokenizer_dirs(workdir, node_modules, label="make_tokenizer_dirs.py", 
     if not record(label, rc == 0, short(err)):
         return None
     return os.path.join(workdir, "tok", "tulu"), os.path.join(workdir, "tok", "llama3")
+
+
+def sample_setup(rms, workdir, node_modules, layers=2):
+    """The common start of an e2e test: the tokenizer dirs, a test model with `layers` layers (W/model) on the Tülu
+    tokenizer, and the bundled sample prepared (W/pairs.h5), each recorded as a check. Returns (tulu dir, model
+    dir, pairs path), or None if a step failed."""
+    dirs = build_tokenizer_dirs(workdir, node_modules)
+    if not dirs:
+        return None
+    tulu = dirs[0]
+    model = os.path.join(workdir, "model")
+    rc, _, err = run([rms, "make-test-model", "--out", model, "--layers", str(layers), "--tokenizer", tulu, "--quiet"])
+    if not record("make-test-model", rc == 0, short(err)):
+        return None
+    pairs = os.path.join(workdir, "pairs.h5")
+    rc, _, err = run([rms, "prepare", "--tokenizer", tulu, "--in", SAMPLE, "--out", pairs, "--quiet"])
+    if not record("prepare the sample", rc == 0, short(err)):
+        return None
+    return tulu, model, pairs
 
 
 # ------------------------------------------------------------------ score comparisons

@@ -3,7 +3,9 @@
 
     /usr/bin/python3 tests/e2e/test_budget_e2e.py --rmscore build/rmscore --workdir DIR --node-modules node_modules
 
-A model slow enough that the dataset takes ~15-20 s, scored:
+A model slow enough that the dataset takes ~15-30 s (hidden 512 and 8 layers on 12 copies of the sample in a Release
+build; the instrumented build's micro-kernels run ~60 times slower, so there hidden 128 and 4 layers on 10 copies, to
+keep each micro-batch well inside the budget and the whole test within minutes), scored:
 - uninterrupted (the reference);
 - with --time-budget B: the run exits 3 before B + slack (it stops scheduling when the measured speed says the
   next micro-batch would end after the deadline), with a "stopping" notice, everything computed written; a rerun
@@ -36,7 +38,10 @@ BUDGET = 6        # seconds given to the budgeted runs
 # seconds a budgeted run may end after its deadline on a loaded 2-core machine (6 in a Release run; an instrumented
 # build's micro-batches are slower, so the one in flight at the deadline ends later: rmstest.scaled)
 SLACK = rmstest.scaled(6)
-COPIES = 12       # copies of the sample: ~20 s of scoring on a 2-core machine
+# (hidden, intermediate, layers, heads, kv heads, copies of the sample): ~20 s of scoring on a 2-core machine in a
+# Release build, ~45 s in an ASan + UBSan one (chosen in main by rmstest.instrumented)
+RELEASE_SHAPE = (512, 1536, 8, 8, 2, 12)
+INSTRUMENTED_SHAPE = (128, 384, 4, 4, 1, 10)
 BAD = os.path.join(os.path.dirname(SAMPLE), "bad-pairs.jsonl")
 
 
@@ -61,21 +66,23 @@ def main():
         return finish()
     tulu = dirs[0]
     model = os.path.join(W, "model")
-    rc, _, err = run([rms, "make-test-model", "--out", model, "--hidden", "512", "--intermediate", "1536", "--layers",
-                      "8", "--heads", "8", "--kv-heads", "2", "--tokenizer", tulu, "--quiet"])
-    if not record("make-test-model (hidden 512, 8 layers)", rc == 0, short(err)):
+    hidden, inter, layers, heads, kv, copies = INSTRUMENTED_SHAPE if rmstest.instrumented(rms) else RELEASE_SHAPE
+    rc, _, err = run([rms, "make-test-model", "--out", model, "--hidden", str(hidden), "--intermediate", str(inter),
+                      "--layers", str(layers), "--heads", str(heads), "--kv-heads", str(kv), "--tokenizer", tulu,
+                      "--quiet"])
+    if not record("make-test-model (hidden %d, %d layers)" % (hidden, layers), rc == 0, short(err)):
         return finish()
     src = os.path.join(W, "pairs.jsonl")
     rows = [l for l in open(SAMPLE, encoding="utf-8") if l.strip()]
     with open(src, "w", encoding="utf-8") as f:
-        for k in range(COPIES):
+        for k in range(copies):
             for l in rows:
                 r = json.loads(l)
                 r["id"] = "%s-%d" % (r.get("id", ""), k)
                 f.write(json.dumps(r) + "\n")
     pairs = os.path.join(W, "pairs.h5")
     rc, _, err = run([rms, "prepare", "--tokenizer", tulu, "--in", src, "--out", pairs, "--quiet"])
-    if not record("prepare %d pairs" % (COPIES * len(rows)), rc == 0, short(err)):
+    if not record("prepare %d pairs" % (copies * len(rows)), rc == 0, short(err)):
         return finish()
     base = [rms, "score", "--model", model, "--data", pairs, "--threads", "2", "--microbatch-tokens", "1024",
             "--progress-every", "1"]
@@ -158,11 +165,11 @@ def main():
                                              "eta_s")) for o in prog), short(json.dumps(prog[:1])))
 
     # ---------------------------------------------------------------- memory pre-flight
-    env3 = dict(env, RMSCORE_MEM_LIMIT="100M")
+    env3 = dict(env, RMSCORE_MEM_LIMIT="20M")
     out = os.path.join(W, "mem.h5")
     rc, _, err = run(base + ["--out", out], env=env3)
     lines = [l for l in err.splitlines() if l.startswith("rmscore: error:")]
-    record("RMSCORE_MEM_LIMIT=100M below the need: exit 1 before any batch, one error naming the parts and the remedies",
+    record("RMSCORE_MEM_LIMIT=20M below the need: exit 1 before any batch, one error naming the parts and the remedies",
            rc == 1 and len(lines) == 1 and "needs" in lines[0] and "weights" in lines[0] and "--stages" in lines[0]
            and "--microbatch-tokens" in lines[0] and "pairs (" not in err, short(err))
     rc, _, err = run(base + ["--out", out, "--time-budget", "2"], env=dict(env, RMSCORE_MEM_LIMIT="4G"))

@@ -4,7 +4,8 @@
     /usr/bin/python3 tests/e2e/test_mpi_faults.py --rmscore build/rmscore --workdir DIR --node-modules node_modules
         [--launcher mpirun|srun] [--mpiexec mpirun] [--no-tcp]
 
-A 6-layer random model (hidden 512) scores 192 pairs (tests/data/sample-pairs.jsonl, 4 copies) as 4 ranks with
+A 6-layer random model (hidden 512; hidden 128 in an ASan + UBSan build, whose micro-kernels run some 60 times
+slower: either way the run takes ~10 s alone) scores 192 pairs (tests/data/sample-pairs.jsonl, 4 copies) as 4 ranks with
 --stages 3, so every role has a process of its own: the root (rank 0), the first (1), middle (2) and last
 stage (3). The single-process run of the same options is the reference. Checks:
 - start lines: every rank logs one line with its host, pid, role (root / replica 0 stage s: layers a-b), the CPUs
@@ -59,6 +60,10 @@ TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GONE_WITHIN = rmstest.scaled(30.0)  # seconds: every process of the job must be gone by then (30 in a Release run)
 PEER_TIMEOUT = 10   # RMSCORE_PEER_TIMEOUT for the hang checks
 COPIES = 4          # of the sample pairs: 192 pairs, ~35 micro-batches
+# the model's --hidden --intermediate --heads (6 layers, 2 KV heads): 8 s for the single-process reference run in a
+# Release build on 2 cores, 12 s in the instrumented build with the smaller shape (rmstest.instrumented)
+RELEASE_SHAPE = ("512", "2048", "8")
+INSTRUMENTED_SHAPE = ("128", "512", "4")
 START = re.compile(r"^rmscore: score: rank (\d+) on (\S+) \(pid (\d+)\): (.+?); CPUs (\S+); threads: (.+)$")
 PROGRESS = re.compile(r"^rmscore: score: .*?(\d+)/(\d+) pairs")
 ROLES = [(0, "the root"), (1, "the first stage"), (2, "the middle stage"), (3, "the last stage")]
@@ -212,7 +217,12 @@ def launcher_cmd(S, args, transport=(), wrap=None):
     prog = ([PY, S.wrapper, wrap] if wrap else []) + [S.rms] + args
     if S.launcher == "srun":
         return ["srun", "--mpi=pmix", "-n4", "--overcommit", "--time=10", "--kill-on-bad-exit=0"] + prog
-    return [S.mpiexec, "-np", "4", "--oversubscribe"] + list(transport) + prog
+    # wrapped (each rank's own exit status recorded): when the first rank has exited 3, mpirun sends the others
+    # SIGTERM and SIGKILL one second later (odls_base_sigkill_timeout). A rank still exiting then (an instrumented
+    # one can take longer) is killed with its wrapper, which records nothing: give the ranks a few seconds more.
+    # mpirun's exit status (the first non-zero rank's) and its ending the job are unchanged.
+    keep = ["--mca", "odls_base_sigkill_timeout", str(int(rmstest.scaled(5)))] if wrap else []
+    return [S.mpiexec, "-np", "4", "--oversubscribe"] + keep + list(transport) + prog
 
 
 def job_env(S, extra=None, transport=()):
@@ -517,8 +527,9 @@ def main():
     subprocess.run(tokenizer_dirs_cmd(S.wd, a.node_modules), capture_output=True, check=True, timeout=900)
     tok = os.path.join(S.wd, "tok", "tulu")
     S.model = os.path.join(S.wd, "model")
-    p = subprocess.run([S.rms, "make-test-model", "--out", S.model, "--hidden", "512", "--intermediate", "2048",
-                        "--layers", "6", "--heads", "8", "--kv-heads", "2", "--shards", "2", "--tokenizer", tok,
+    hidden, inter, heads = INSTRUMENTED_SHAPE if rmstest.instrumented(S.rms) else RELEASE_SHAPE
+    p = subprocess.run([S.rms, "make-test-model", "--out", S.model, "--hidden", hidden, "--intermediate", inter,
+                        "--layers", "6", "--heads", heads, "--kv-heads", "2", "--shards", "2", "--tokenizer", tok,
                         "--quiet"], capture_output=True, text=True, timeout=rmstest.scaled(300))
     rmstest.check_sanitizers("rmscore make-test-model", p.stderr)
     p.check_returncode()

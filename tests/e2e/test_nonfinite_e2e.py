@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import rmstest as T  # noqa: E402
-from rmstest import (SAMPLE, arg_parser, build_tokenizer_dirs, finish, fresh_workdir, info, record, run,  # noqa: E402
+from rmstest import (arg_parser, finish, fresh_workdir, info, record, run,  # noqa: E402
                      short, strict_json)
 
 BITS = {  # (dtype, value) -> the bytes of that value
@@ -141,18 +141,10 @@ def main():
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_rmaps_base_oversubscribe="1")
 
-    dirs = build_tokenizer_dirs(W, a.node_modules)
-    if not dirs:
+    setup = T.sample_setup(rms, W, a.node_modules)
+    if not setup:
         return finish()
-    tulu = dirs[0]
-    model = os.path.join(W, "model")
-    rc, out, err = run([rms, "make-test-model", "--out", model, "--layers", "2", "--tokenizer", tulu, "--quiet"])
-    if not record("make-test-model", rc == 0, short(err)):
-        return finish()
-    pairs = os.path.join(W, "pairs.h5")
-    rc, out, err = run([rms, "prepare", "--tokenizer", tulu, "--in", SAMPLE, "--out", pairs, "--quiet"])
-    if not record("prepare", rc == 0, short(err)):
-        return finish()
+    tulu, model, pairs = setup
     with h5py.File(pairs, "r") as f:
         g = f["pairs"]
         ids = [set(x.tolist()) | set(y.tolist()) for x, y in zip(g["chosen_ids"][()], g["rejected_ids"][()])]

@@ -40,7 +40,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import rmstest as T  # noqa: E402
-from rmstest import SAMPLE, arg_parser, build_tokenizer_dirs, finish, fresh_workdir, info, record, run, short  # noqa: E402
+from rmstest import SAMPLE, arg_parser, finish, fresh_workdir, info, record, run, short  # noqa: E402
 
 ERR_LINE = re.compile(r"^rmscore: error: .*$", re.M)
 ENOSPC = os.strerror(28)  # "No space left on device"
@@ -294,18 +294,10 @@ def main():
     a = ap.parse_args()
     rms = os.path.abspath(a.rmscore)
     W = fresh_workdir(a.workdir)
-    dirs = build_tokenizer_dirs(W, a.node_modules)
-    if not dirs:
+    setup = T.sample_setup(rms, W, a.node_modules)
+    if not setup:
         return finish()
-    tulu = dirs[0]
-    model = os.path.join(W, "model")
-    rc, out, err = run([rms, "make-test-model", "--out", model, "--layers", "2", "--tokenizer", tulu, "--quiet"])
-    if not record("make-test-model", rc == 0, short(err)):
-        return finish()
-    pairs = os.path.join(W, "pairs.h5")
-    rc, out, err = run([rms, "prepare", "--tokenizer", tulu, "--in", SAMPLE, "--out", pairs, "--quiet"])
-    if not record("prepare (clean)", rc == 0, short(err)):
-        return finish()
+    tulu, model, pairs = setup
     ref_path = os.path.join(W, "ref.h5")
     rc, out, err = run([rms, "score", "--model", model, "--data", pairs, "--out", ref_path, "--quiet"])
     if not record("score (clean)", rc == 0, short(err)):

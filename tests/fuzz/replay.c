@@ -1,8 +1,8 @@
 /* replay.c — runs a fuzz target (tests/fuzz/fuzz-<name>.c) without libFuzzer: calls LLVMFuzzerInitialize (if the
  * target has one) and then LLVMFuzzerTestOneInput once on every regular file of each argument (a file, or a
  * directory read one level deep, in name order). A missing argument is skipped with a note, so a target without
- * committed regressions still replays its corpus. A crash is the test failing (the sanitizers of the build report
- * it); otherwise prints how many inputs ran and exits 0.
+ * committed regressions still replays its corpus; arguments starting with '-' (libFuzzer's flags) are skipped. A
+ * crash is the test failing (the sanitizers of the build report it); otherwise prints how many inputs ran and exits 0.
  *
  *     replay-<name> tests/fuzz/regressions/<name> build/test-tmp/fuzz-corpus/<name>
  */
@@ -50,6 +50,7 @@ int main(int argc, char **argv) {
     long ran = 0, failed = 0;
     for (int i = 1; i < argc; i++) {
         struct stat sb;
+        if (argv[i][0] == '-') continue; // a libFuzzer flag (a target's LLVMFuzzerInitialize may add some)
         if (stat(argv[i], &sb) != 0) {
             fprintf(stderr, "replay: %s: absent, skipped\n", argv[i]);
             continue;
