@@ -40,8 +40,8 @@ stage "AddressSanitizer build: unit tests" \
     bash -c 'BUILD_DIR=build-asan bash scripts/build.sh -DRMSCORE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
              ctest --test-dir build-asan --output-on-failure -j "$1" -L unit' _ "$jobs"
 # Every e2e and MPI test again, instrumented: kill/resume, budgets, identity, hostile inputs, write failures,
-# non-finite weights, mpirun pipelines over shared memory and TCP, ranks killed, stopped and signalled (about 32
-# minutes on an idle 2-core machine; the drivers pick smaller models where an instrumented forward would take
+# non-finite weights, mpirun pipelines over shared memory and TCP, ranks killed, stopped and signalled (28
+# minutes on a 2-core machine; the drivers pick smaller models where an instrumented forward would take
 # minutes: rmstest.instrumented). Not the reference tests (their time goes to Python and Node) nor slurm.
 stage "AddressSanitizer build: every e2e and MPI test" \
     ctest --test-dir build-asan --output-on-failure -j "$jobs" -L 'e2e|mpi'
