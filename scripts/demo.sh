@@ -19,4 +19,5 @@ MPI_FLAGS=(--oversubscribe)
 if [ "$(id -u)" -eq 0 ]; then MPI_FLAGS+=(--allow-run-as-root); fi
 mpirun -np "$NP" "${MPI_FLAGS[@]}" build/rmscore score --model "$DEMO_DIR/model" --data "$DEMO_DIR/pairs.h5" \
     --out "$DEMO_DIR/scores.h5" --stages "$STAGES"
-build/rmscore report "$DEMO_DIR/scores.h5"
+build/rmscore report "$DEMO_DIR/scores.h5" --html "$DEMO_DIR/report.html"
+echo "demo: the report as a page: $DEMO_DIR/report.html"

@@ -13,7 +13,8 @@ PACKAGES=(
   libssl-dev                                  # SHA-256 (libcrypto) for provenance hashes
   tzdata                                      # time zones (score --stop-at reads local ISO times)
   clang libfuzzer-14-dev                      # fuzz targets (-DRMSCORE_FUZZ=ON, benchmarks/fuzz.sh)
-  python3 python3-numpy python3-h5py python3-jinja2  # test references (/usr/bin/python3)
+  python3 python3-numpy python3-h5py python3-jinja2 python3-scipy  # test references (/usr/bin/python3)
+  chromium                                    # report --html rendered in a browser (tests, via npm playwright-core)
 )
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq

@@ -251,10 +251,10 @@ def build_tokenizer_dirs(workdir, node_modules, label="make_tokenizer_dirs.py", 
     return os.path.join(workdir, "tok", "tulu"), os.path.join(workdir, "tok", "llama3")
 
 
-def sample_setup(rms, workdir, node_modules, layers=2):
+def sample_setup(rms, workdir, node_modules, layers=2, scores=None):
     """The common start of an e2e test: the tokenizer dirs, a test model with `layers` layers (W/model) on the Tülu
-    tokenizer, and the bundled sample prepared (W/pairs.h5), each recorded as a check. Returns (tulu dir, model
-    dir, pairs path), or None if a step failed."""
+    tokenizer, the bundled sample prepared (W/pairs.h5) and, with `scores` (a path), scored into it, each recorded
+    as a check. Returns (tulu dir, model dir, pairs path), or None if a step failed."""
     dirs = build_tokenizer_dirs(workdir, node_modules)
     if not dirs:
         return None
@@ -267,6 +267,10 @@ def sample_setup(rms, workdir, node_modules, layers=2):
     rc, _, err = run([rms, "prepare", "--tokenizer", tulu, "--in", SAMPLE, "--out", pairs, "--quiet"])
     if not record("prepare the sample", rc == 0, short(err)):
         return None
+    if scores:
+        rc, _, err = run([rms, "score", "--model", model, "--data", pairs, "--out", scores, "--quiet"])
+        if not record("score the sample", rc == 0, short(err)):
+            return None
     return tulu, model, pairs
 
 

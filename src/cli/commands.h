@@ -16,7 +16,7 @@
 typedef rms_status (*rms_cmd_fn)(int argc, char **argv, rms_err *err);
 
 extern const rms_command RMS_CMD_MAKE_TEST_MODEL, RMS_CMD_SCORE_IDS, RMS_CMD_TOKENIZE, RMS_CMD_RENDER,
-    RMS_CMD_PREPARE, RMS_CMD_SCORE, RMS_CMD_REPORT, RMS_CMD_EXPORT, RMS_CMD_MERGE;
+    RMS_CMD_PREPARE, RMS_CMD_SCORE, RMS_CMD_REPORT, RMS_CMD_EXPORT, RMS_CMD_MERGE, RMS_CMD_COMPARE;
 
 /* The --template choices of render and prepare ("auto", "tulu", "llama3"), indexed by the option's value. */
 extern const char *const RMS_TEMPLATE_CHOICES[];
@@ -29,6 +29,7 @@ rms_status rms_cmd_prepare(int argc, char **argv, rms_err *err);
 rms_status rms_cmd_report(int argc, char **argv, rms_err *err);
 rms_status rms_cmd_export(int argc, char **argv, rms_err *err);
 rms_status rms_cmd_merge(int argc, char **argv, rms_err *err);
+rms_status rms_cmd_compare(int argc, char **argv, rms_err *err);
 
 /* score: the options from argv and the run config (--config FILE first, the command line over it).
  * Under MPI only rank 0 calls this and broadcasts the result (mpi/pipeline.h). */

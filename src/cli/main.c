@@ -35,6 +35,7 @@ static const struct {
     {"report", &RMS_CMD_REPORT, rms_cmd_report, "accuracy overall and per source, margins"},
     {"export", &RMS_CMD_EXPORT, rms_cmd_export, "scores as JSONL or CSV"},
     {"merge", &RMS_CMD_MERGE, rms_cmd_merge, "combine the results of dataset shards (score --shard I/N) into one file"},
+    {"compare", &RMS_CMD_COMPARE, rms_cmd_compare, "two models' scores of the same pairs: accuracy, McNemar, agreement"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 
