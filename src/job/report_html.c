@@ -25,6 +25,13 @@ static void put_escaped(FILE *f, const char *s) {
     }
 }
 
+/* v with decimals digits into buf (32 bytes), or "-" where it is undefined (nothing scored): never "nan". */
+static const char *figure(char *buf, int decimals, double v) {
+    if (isfinite(v)) snprintf(buf, 32, "%.*f", decimals, v);
+    else snprintf(buf, 32, "-");
+    return buf;
+}
+
 /* A "nice" tick step for a range: 1, 2 or 5 times a power of ten, giving about n ticks. */
 static double nice_step(double span, int n) {
     const double raw = span / n, mag = pow(10.0, floor(log10(raw))), r = raw / mag;
@@ -179,18 +186,22 @@ static void fig_scores(FILE *f, const float *c, const float *r, const int8_t *s,
         fprintf(f, "<text class=\"yl\" x=\"%.1f\" y=\"%.1f\">pairs</text>\n", x0 - 6, top - 6);
     }
     // the legend above the plot
+    char mc[32], mr[32];
     fprintf(f, "<rect class=\"chosen\" x=\"%.0f\" y=\"4\" width=\"12\" height=\"12\"/><text x=\"%.0f\" y=\"14\">"
-               "chosen (mean %.3f)</text>\n<rect class=\"rejected\" x=\"%.0f\" y=\"4\" width=\"12\" height=\"12\"/>"
-               "<text x=\"%.0f\" y=\"14\">rejected (mean %.3f)</text>\n", x0, x0 + 18, all->stats->chosen_mean,
-            x0 + 200, x0 + 218, all->stats->rejected_mean);
+               "chosen (mean %s)</text>\n<rect class=\"rejected\" x=\"%.0f\" y=\"4\" width=\"12\" height=\"12\"/>"
+               "<text x=\"%.0f\" y=\"14\">rejected (mean %s)</text>\n", x0, x0 + 18,
+            figure(mc, 3, all->stats->chosen_mean), x0 + 200, x0 + 218, figure(mr, 3, all->stats->rejected_mean));
     fprintf(f, "<text class=\"xl\" x=\"%.1f\" y=\"%.1f\">score</text>\n</svg>\n", (x0 + x1) / 2, h - 8);
 }
 
 static void fig_calibration(FILE *f, const rms_stats *s) {
     const double top = 20, ph = 260, x0 = FIG_ML, x1 = FIG_ML + 340, h = top + ph + 50;
-    fprintf(f, "<h2>Calibration: accuracy against confidence sigmoid(|margin|), ECE %.4f</h2>\n<svg "
+    char ece[32];
+    fprintf(f, "<h2>Calibration: accuracy against confidence sigmoid(|margin|), ECE %s</h2>\n<svg "
                "id=\"fig-calibration\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %.0f\" width=\"%d\" "
-               "height=\"%.0f\" data-ece=\"%.9g\">\n", s->ece, FIG_W, h, FIG_W, h, s->ece);
+               "height=\"%.0f\"", figure(ece, 4, s->ece), FIG_W, h, FIG_W, h);
+    if (isfinite(s->ece)) fprintf(f, " data-ece=\"%.9g\"", s->ece); // absent when nothing is scored
+    fputs(">\n", f);
     // x: confidence [0.5, 1]; y: accuracy [0, 1]
 #define CX(v) (x0 + ((v) - 0.5) / 0.5 * (x1 - x0))
 #define CY(v) (top + ph - (v) * ph)

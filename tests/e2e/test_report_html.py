@@ -12,7 +12,8 @@ npm playwright-core), saves a full-page PNG and reads back every figure's marks.
 - what they draw equals the numbers: accuracy and its Wilson interval per source (SciPy), the chosen and rejected
   histograms and every source's margin histogram (numpy.histogram, 30 bins over the values' range: ALL's for
   the margins), the calibration bins (report --json's, themselves checked against NumPy in reference-report_stats);
-- the PNG is a PNG at least 720 pixels wide.
+- the PNG is a PNG at least 720 pixels wide;
+- a file with nothing scored yet gives a page that renders, with no accuracy mark and no "nan" or "inf" anywhere.
 Prints PASS/FAIL per check and a final `N passed, M failed`.
 """
 
@@ -152,6 +153,26 @@ def main():
     except (OSError, struct.error):
         ok, width, height = False, 0, 0
     record("the screenshot is a PNG of the whole page (%dx%d)" % (width, height), ok)
+
+    # nothing scored yet (every row pending): the page still renders, undefined figures print "-", never NaN
+    empty, empty_page = os.path.join(W, "pending.h5"), os.path.join(W, "pending.html")
+    shutil.copyfile(scores, empty)
+    with h5py.File(empty, "r+") as f:
+        f["scores"]["status"][...] = 0
+    rc, out, err = run([rms, "report", empty, "--html", empty_page])
+    html = open(empty_page, encoding="utf-8").read() if rc == 0 and os.path.exists(empty_page) else ""
+    p = subprocess.run(["node", RENDER, empty_page, os.path.join(W, "pending.png"), chromium], capture_output=True,
+                       text=True, env=env, timeout=rmstest.scaled(180))
+    try:
+        got = json.loads(p.stdout)
+    except ValueError:
+        got = None
+    figs = got["figures"] if got else {}
+    record("nothing scored: exit 0; the page renders with no error, no accuracy mark, no ECE, no 'nan' or 'inf' in it",
+           rc == 0 and html and not re.search(r"\b(nan|inf)\b", html, re.I) and got is not None and
+           not got["console_errors"] and not got["page_errors"] and all(f in figs for f in want_figs) and
+           not figs["fig-accuracy"]["marks"] and "ece" not in figs["fig-calibration"]["data"],
+           short(err) + " " + short(p.stderr, 300) + " " + str(re.findall(r".{40}\b(?:nan|inf)\b", html, re.I)[:2]))
     return finish()
 
 
