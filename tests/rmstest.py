@@ -274,6 +274,20 @@ def sample_setup(rms, workdir, node_modules, layers=2, scores=None):
     return tulu, model, pairs
 
 
+def plant_scores(src, dst, edit):
+    """dst: a copy of the scores file src whose chosen, rejected and status columns edit(c, r, s) changed in place
+    (planted scores for the report and compare tests)."""
+    import h5py  # only the tests that plant scores need it
+    shutil.copyfile(src, dst)
+    with h5py.File(dst, "r+") as f:
+        g = f["scores"]
+        c, r, s = g["chosen"][()], g["rejected"][()], g["status"][()]
+        edit(c, r, s)
+        g["chosen"][...] = c
+        g["rejected"][...] = r
+        g["status"][...] = s
+
+
 # ------------------------------------------------------------------ score comparisons
 # design.md "Numerics": "Tolerance against a float64 reference: |Δscore| <= 1e-3 · max(1, |score|) in fp32
 # mode." The same bound holds between two rmscore runs that batch, thread or split the model differently: each

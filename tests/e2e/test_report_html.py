@@ -156,9 +156,7 @@ def main():
 
     # nothing scored yet (every row pending): the page still renders, undefined figures print "-", never NaN
     empty, empty_page = os.path.join(W, "pending.h5"), os.path.join(W, "pending.html")
-    shutil.copyfile(scores, empty)
-    with h5py.File(empty, "r+") as f:
-        f["scores"]["status"][...] = 0
+    rmstest.plant_scores(scores, empty, lambda c, r, s: s.fill(0))
     rc, out, err = run([rms, "report", empty, "--html", empty_page])
     html = open(empty_page, encoding="utf-8").read() if rc == 0 and os.path.exists(empty_page) else ""
     p = subprocess.run(["node", RENDER, empty_page, os.path.join(W, "pending.png"), chromium], capture_output=True,

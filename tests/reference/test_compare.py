@@ -46,13 +46,11 @@ def read(path):
         return g["chosen"][()], g["rejected"][()], g["status"][()]
 
 
-def write(src, dst, c, r, s):
-    shutil.copyfile(src, dst)
-    with h5py.File(dst, "r+") as f:
-        g = f["scores"]
-        g["chosen"][...] = c
-        g["rejected"][...] = r
-        g["status"][...] = s
+def columns(c, r, s):
+    """An edit for rmstest.plant_scores that puts these columns in."""
+    def edit(oc, or_, os_):
+        oc[:], or_[:], os_[:] = c, r, s
+    return edit
 
 
 def reference(a, b, sel):
@@ -193,8 +191,8 @@ def main():
     cb[nan_row] = np.nan                               # not finite in B: left out
     sb[skip_row] = 2                                   # skipped in B: left out
     pa, pb = os.path.join(W, "a.h5"), os.path.join(W, "b.h5")
-    write(base, pa, ca, ra, sa)
-    write(base, pb, cb, rb, sb)
+    rmstest.plant_scores(base, pa, columns(ca, ra, sa))
+    rmstest.plant_scores(base, pb, columns(cb, rb, sb))
     A, B = read(pa), read(pb)
     with h5py.File(pairs, "r") as f:
         sources = np.asarray(f["pairs"]["source"].asstr()[()])

@@ -23,7 +23,6 @@ Prints PASS/FAIL per check and a final `N passed, M failed`.
 import json
 import os
 import re
-import shutil
 import sys
 
 import h5py
@@ -197,17 +196,6 @@ def rewardbench_checks(rms, W, tulu, model):
            and not os.path.exists(rbfile + "2"), short(err))
 
 
-def plant(src, dst, fn):
-    shutil.copyfile(src, dst)
-    with h5py.File(dst, "r+") as f:
-        g = f["scores"]
-        c, r, s = g["chosen"][()], g["rejected"][()], g["status"][()]
-        fn(c, r, s)
-        g["chosen"][...] = c
-        g["rejected"][...] = r
-        g["status"][...] = s
-
-
 def main():
     a = arg_parser(__doc__.split("\n")[0]).parse_args()
     rms = os.path.abspath(a.rmscore)
@@ -248,7 +236,7 @@ def main():
         path = base
         if fn:
             path = os.path.join(W, "planted.h5")
-            plant(base, path, fn)
+            rmstest.plant_scores(base, path, fn)
         with h5py.File(path, "r") as f:
             c, r, s = f["scores"]["chosen"][()], f["scores"]["rejected"][()], f["scores"]["status"][()]
         rc, out, err = run([rms, "report", path, "--data", pairs, "--json"])
