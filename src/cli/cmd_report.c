@@ -221,21 +221,15 @@ static rms_status write_html(const char *path, const char *scores, const rms_res
                              const rms_stats *all, const rms_stats *per, rms_err *err) {
     const int64_t ns = 1 + g->n_groups;
     rms_html_source *src = malloc((size_t)ns * sizeof *src);                       // (1 + n_groups)
-    int64_t *by_group = malloc((size_t)(res->n > 0 ? res->n : 1) * sizeof *by_group); // (n) rows, grouped
-    int64_t *off = calloc((size_t)ns + 1, sizeof *off);                              // (n_groups + 1)
-    rms_status st = (!src || !by_group || !off) ? rms_fail(err, RMS_ERR_NOMEM, "out of memory") : RMS_OK;
+    int64_t *by_group = malloc((size_t)(res->n > 0 ? res->n : 1) * sizeof *by_group); // (n) rows, group after group
+    rms_status st = (!src || !by_group) ? rms_fail(err, RMS_ERR_NOMEM, "out of memory") : RMS_OK;
     if (st == RMS_OK) {
-        for (int64_t i = 0; g->n_groups && i < res->n; i++) off[g->group[i] + 1]++;
-        for (int64_t k = 0; k < g->n_groups; k++) off[k + 1] += off[k];
-        int64_t *fill = off + 0; // counting sort: rows of group k at by_group[off[k] .. off[k+1])
-        for (int64_t i = 0; g->n_groups && i < res->n; i++) by_group[fill[g->group[i]]++] = i;
-        for (int64_t k = g->n_groups; k > 0; k--) off[k] = off[k - 1]; // fill moved each start to the next's
-        off[0] = 0;
         src[0] = (rms_html_source){"ALL", all, NULL, res->n};
-        for (int64_t k = 0; k < g->n_groups; k++) {
+        for (int64_t k = 0, off = 0; k < g->n_groups; k++) {
             const char *name = rms_source_groups_name(g, k);
-            src[k + 1] = (rms_html_source){name[0] ? name : "(no source)", &per[k], by_group + off[k],
-                                           off[k + 1] - off[k]};
+            const int64_t cnt = rms_source_groups_rows(g, res->n, k, by_group + off);
+            src[k + 1] = (rms_html_source){name[0] ? name : "(no source)", &per[k], by_group + off, cnt};
+            off += cnt;
         }
     }
     FILE *f = st == RMS_OK ? fopen(path, "w") : NULL;
@@ -254,7 +248,6 @@ static rms_status write_html(const char *path, const char *scores, const rms_res
     }
     free(src);
     free(by_group);
-    free(off);
     return st;
 }
 
