@@ -8,7 +8,8 @@ merge's output) or of what report/export print gives one `rmscore: error:` line 
 output") and the OS error, exit status 1, no signal (SIGXFSZ is ignored, so the write fails with EFBIG), and no
 row marked scored whose scores were not stored. Cases:
   - stdout > /dev/full for every command that prints data (tokenize, render, score-ids, report, report --json,
-    export csv/jsonl, --help, --version): "writing standard output: No space left on device";
+    export csv/jsonl, compare, compare --json, --help, --version): "writing standard output: No space left on
+    device"; report --html and compare --html into /dev/full: "writing /dev/full: No space left on device";
   - stdout into a file under a file-size limit smaller than the output: "... File too large";
   - prepare under a limit smaller than the pairs file: the error names <out>.partial; no .partial is left and an
     <out> that was there before is kept byte for byte; rerun without the limit: the same rows as a clean run;
@@ -151,6 +152,11 @@ def stdout_cases(rms, model, tulu, scores, pairs, W):
     for label, cmd, stdin in cases:
         rc, _, err = run_limited(cmd, stdout_path="/dev/full", stdin=stdin if stdin is not None else "")
         check_error("%s > /dev/full" % label, rc, err, "writing standard output: " + ENOSPC)
+    # the pages report and compare write (--html FILE) on a full device
+    for label, cmd in (("report --html", [rms, "report", scores, "--data", pairs, "--html", "/dev/full"]),
+                       ("compare --html", [rms, "compare", scores, scores, "--html", "/dev/full"])):
+        rc, _, err = run_limited(cmd)
+        check_error("%s /dev/full" % label, rc, err, "writing /dev/full: " + ENOSPC)
     # a long stream stops at the first failing write instead of reading all of stdin
     rc, _, err = run_limited([rms, "tokenize", "--tokenizer", tulu], stdout_path="/dev/full",
                              stdin='"hello world, this is a line"\n' * 200000)
