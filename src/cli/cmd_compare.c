@@ -61,45 +61,39 @@ const rms_command RMS_CMD_COMPARE = {
     .positional_name = "scores file",
 };
 
-static cJSON *json_number(double v) { return isnan(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v); }
 
 static cJSON *compare_json(const rms_compare *c) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "n_rows", (double)c->n_rows);
     cJSON_AddNumberToObject(o, "n_both", (double)c->n_both);
-    cJSON_AddItemToObject(o, "accuracy_a", json_number(c->accuracy_a));
+    cJSON_AddItemToObject(o, "accuracy_a", rms_json_number(c->accuracy_a));
     cJSON *ca = cJSON_AddArrayToObject(o, "accuracy_a_ci95");
-    cJSON_AddItemToArray(ca, json_number(c->accuracy_a_lo));
-    cJSON_AddItemToArray(ca, json_number(c->accuracy_a_hi));
-    cJSON_AddItemToObject(o, "accuracy_b", json_number(c->accuracy_b));
+    cJSON_AddItemToArray(ca, rms_json_number(c->accuracy_a_lo));
+    cJSON_AddItemToArray(ca, rms_json_number(c->accuracy_a_hi));
+    cJSON_AddItemToObject(o, "accuracy_b", rms_json_number(c->accuracy_b));
     cJSON *cb = cJSON_AddArrayToObject(o, "accuracy_b_ci95");
-    cJSON_AddItemToArray(cb, json_number(c->accuracy_b_lo));
-    cJSON_AddItemToArray(cb, json_number(c->accuracy_b_hi));
-    cJSON_AddItemToObject(o, "delta", json_number(c->delta));
+    cJSON_AddItemToArray(cb, rms_json_number(c->accuracy_b_lo));
+    cJSON_AddItemToArray(cb, rms_json_number(c->accuracy_b_hi));
+    cJSON_AddItemToObject(o, "delta", rms_json_number(c->delta));
     cJSON_AddNumberToObject(o, "only_a", (double)c->only_a);
     cJSON_AddNumberToObject(o, "only_b", (double)c->only_b);
-    cJSON_AddItemToObject(o, "mcnemar_p", json_number(c->mcnemar_p));
-    cJSON_AddItemToObject(o, "agreement", json_number(c->agreement));
-    cJSON_AddItemToObject(o, "pearson", json_number(c->pearson));
-    cJSON_AddItemToObject(o, "spearman", json_number(c->spearman));
+    cJSON_AddItemToObject(o, "mcnemar_p", rms_json_number(c->mcnemar_p));
+    cJSON_AddItemToObject(o, "agreement", rms_json_number(c->agreement));
+    cJSON_AddItemToObject(o, "pearson", rms_json_number(c->pearson));
+    cJSON_AddItemToObject(o, "spearman", rms_json_number(c->spearman));
     return o;
-}
-
-static void print_figure(int width, int decimals, double v) {
-    if (isfinite(v)) printf(" %*.*f", width, decimals, v);
-    else printf(" %*s", width, "-");
 }
 
 static void print_row(const char *name, const rms_compare *c) {
     printf("%-28.28s %8lld %8lld", name, (long long)c->n_rows, (long long)c->n_both);
-    print_figure(8, 4, c->accuracy_a);
-    print_figure(8, 4, c->accuracy_b);
+    rms_print_figure(8, 4, c->accuracy_a);
+    rms_print_figure(8, 4, c->accuracy_b);
     if (isfinite(c->delta)) printf(" %+8.4f", c->delta);
     else printf(" %8s", "-");
     printf(" %10.4g %7lld %7lld", c->mcnemar_p, (long long)c->only_a, (long long)c->only_b);
-    print_figure(7, 4, c->agreement);
-    print_figure(8, 4, c->pearson);
-    print_figure(8, 4, c->spearman);
+    rms_print_figure(7, 4, c->agreement);
+    rms_print_figure(8, 4, c->pearson);
+    rms_print_figure(8, 4, c->spearman);
     putchar('\n');
 }
 
@@ -139,10 +133,6 @@ static rms_status same_pairs(const char *pa, const rms_results *a, const char *p
     return st;
 }
 
-static void json_float_or_null(cJSON *o, const char *key, float v) {
-    cJSON_AddItemToObject(o, key, isfinite(v) ? cJSON_CreateNumber((double)v) : cJSON_CreateNull());
-}
-
 /* The flipped pairs as JSONL into path. */
 static rms_status write_flips(const char *path, const rms_results *a, const rms_results *b, rms_err *err) {
     FILE *f = fopen(path, "w");
@@ -169,11 +159,11 @@ static rms_status write_flips(const char *path, const rms_results *a, const rms_
                 cJSON_AddStringToObject(o, "id", ids.data + si[j]);
                 cJSON_AddStringToObject(o, "source", src.data + ss[j]);
             }
-            json_float_or_null(o, "chosen_a", a->chosen[i]);
-            json_float_or_null(o, "rejected_a", a->rejected[i]);
+            cJSON_AddItemToObject(o, "chosen_a", rms_json_number((double)a->chosen[i]));
+            cJSON_AddItemToObject(o, "rejected_a", rms_json_number((double)a->rejected[i]));
             cJSON_AddNumberToObject(o, "margin_a", (double)a->chosen[i] - (double)a->rejected[i]);
-            json_float_or_null(o, "chosen_b", b->chosen[i]);
-            json_float_or_null(o, "rejected_b", b->rejected[i]);
+            cJSON_AddItemToObject(o, "chosen_b", rms_json_number((double)b->chosen[i]));
+            cJSON_AddItemToObject(o, "rejected_b", rms_json_number((double)b->rejected[i]));
             cJSON_AddNumberToObject(o, "margin_b", (double)b->chosen[i] - (double)b->rejected[i]);
             cJSON_AddStringToObject(o, "right", ra ? "A" : "B");
             char *line = cJSON_PrintUnformatted(o);

@@ -88,8 +88,6 @@ const rms_command RMS_CMD_EXPORT = {
 };
 
 
-/* A number, or null where it is undefined (NaN). */
-static cJSON *json_number(double v) { return isnan(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v); }
 
 static cJSON *stats_json(const rms_stats *s) {
     cJSON *o = cJSON_CreateObject();
@@ -97,15 +95,15 @@ static cJSON *stats_json(const rms_stats *s) {
                            s->rejected_mean, s->rejected_std, s->ece};
     const char *names[] = {"accuracy", "margin_mean", "margin_median", "chosen_mean", "chosen_std", "rejected_mean",
                            "rejected_std", "ece"};
-    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) cJSON_AddItemToObject(o, names[i], json_number(vals[i]));
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) cJSON_AddItemToObject(o, names[i], rms_json_number(vals[i]));
     cJSON *ci = cJSON_AddArrayToObject(o, "accuracy_ci95");
-    cJSON_AddItemToArray(ci, json_number(s->accuracy_lo));
-    cJSON_AddItemToArray(ci, json_number(s->accuracy_hi));
+    cJSON_AddItemToArray(ci, rms_json_number(s->accuracy_lo));
+    cJSON_AddItemToArray(ci, rms_json_number(s->accuracy_hi));
     cJSON *q = cJSON_AddObjectToObject(o, "margin_quantiles");
     for (int k = 0; k < RMS_N_QUANTILES; k++) {
         char key[16];
         snprintf(key, sizeof key, "%g", RMS_MARGIN_QUANTILES[k]);
-        cJSON_AddItemToObject(q, key, json_number(s->margin_q[k]));
+        cJSON_AddItemToObject(q, key, rms_json_number(s->margin_q[k]));
     }
     cJSON *bins = cJSON_AddArrayToObject(o, "calibration");
     for (int b = 0; b < RMS_CALIB_BINS; b++) {
@@ -113,8 +111,8 @@ static cJSON *stats_json(const rms_stats *s) {
         cJSON_AddNumberToObject(bo, "lo", 0.5 + 0.5 * b / RMS_CALIB_BINS);
         cJSON_AddNumberToObject(bo, "hi", 0.5 + 0.5 * (b + 1) / RMS_CALIB_BINS);
         cJSON_AddNumberToObject(bo, "n", (double)s->calib[b].n);
-        cJSON_AddItemToObject(bo, "confidence", json_number(s->calib[b].confidence));
-        cJSON_AddItemToObject(bo, "accuracy", json_number(s->calib[b].accuracy));
+        cJSON_AddItemToObject(bo, "confidence", rms_json_number(s->calib[b].confidence));
+        cJSON_AddItemToObject(bo, "accuracy", rms_json_number(s->calib[b].accuracy));
         cJSON_AddItemToArray(bins, bo);
     }
     cJSON_AddNumberToObject(o, "n_rows", (double)s->n_rows);
@@ -128,16 +126,10 @@ static cJSON *stats_json(const rms_stats *s) {
     return o;
 }
 
-/* A figure of the table: "-" where it is undefined (nothing scored), never "nan". */
-static void print_figure(int width, int decimals, double v) {
-    if (isfinite(v)) printf(" %*.*f", width, decimals, v);
-    else printf(" %*s", width, "-");
-}
-
 /* The first table: counts and accuracy with its interval. */
 static void print_stats_row(const char *name, const rms_stats *s) {
     printf("%-32.32s %8lld %8lld", name, (long long)s->n_rows, (long long)s->n_scored);
-    print_figure(9, 4, s->accuracy);
+    rms_print_figure(9, 4, s->accuracy);
     if (isfinite(s->accuracy)) printf("  [%6.4f, %6.4f]", s->accuracy_lo, s->accuracy_hi);
     else printf("  %16s", "-");
     printf(" %6lld %8lld %6lld %10lld %8lld", (long long)s->n_ties, (long long)s->n_skipped, (long long)s->n_bad,
@@ -149,9 +141,9 @@ static void print_stats_row(const char *name, const rms_stats *s) {
 static void print_scores_row(const char *name, const rms_stats *s) {
     printf("%-32.32s", name);
     const double v[] = {s->chosen_mean, s->chosen_std, s->rejected_mean, s->rejected_std, s->margin_mean};
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) print_figure(9, 4, v[i]);
-    for (int k = 0; k < RMS_N_QUANTILES; k++) print_figure(9, 4, s->margin_q[k]);
-    print_figure(7, 4, s->ece);
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) rms_print_figure(9, 4, v[i]);
+    for (int k = 0; k < RMS_N_QUANTILES; k++) rms_print_figure(9, 4, s->margin_q[k]);
+    rms_print_figure(7, 4, s->ece);
     putchar('\n');
 }
 
@@ -166,7 +158,7 @@ static rms_status rewardbench_of(const rms_source_groups *g, const rms_stats *pe
         return rms_fail(err, RMS_ERR_NOMEM, "out of memory");
     }
     for (int64_t gi = 0; gi < g->n_groups; gi++) {
-        names[gi] = g->names.data + g->name_start[gi];
+        names[gi] = rms_source_groups_name(g, gi);
         acc[gi] = per[gi].accuracy;
     }
     rms_rewardbench_compute(names, acc, g->n_groups, rb);
@@ -179,9 +171,9 @@ static cJSON *rewardbench_json(const rms_rewardbench *rb) {
     cJSON *o = cJSON_CreateObject();
     cJSON *sec = cJSON_AddObjectToObject(o, "sections");
     for (int k = 0; k < RMS_RB_SECTIONS; k++)
-        cJSON_AddItemToObject(sec, rms_rewardbench_section_name(k), json_number(rb->section[k]));
-    cJSON_AddItemToObject(o, "prior_sets", json_number(rb->prior_sets));
-    cJSON_AddItemToObject(o, "score", json_number(rb->score));
+        cJSON_AddItemToObject(sec, rms_rewardbench_section_name(k), rms_json_number(rb->section[k]));
+    cJSON_AddItemToObject(o, "prior_sets", rms_json_number(rb->prior_sets));
+    cJSON_AddItemToObject(o, "score", rms_json_number(rb->score));
     cJSON_AddNumberToObject(o, "n_subsets", rb->n_matched);
     return o;
 }
@@ -190,7 +182,7 @@ static cJSON *rewardbench_json(const rms_rewardbench *rb) {
 static rms_status write_rewardbench_file(const char *path, const rms_results *res, const rms_source_groups *g,
                                          const rms_stats *all, const rms_stats *per, rms_err *err) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "accuracy", json_number(all->accuracy));
+    cJSON_AddItemToObject(o, "accuracy", rms_json_number(all->accuracy));
     cJSON_AddNumberToObject(o, "num_prompts", (double)all->n_scored);
     cJSON_AddStringToObject(o, "model", res->meta.model);
     cJSON_AddNullToObject(o, "ref_model");
@@ -199,8 +191,8 @@ static rms_status write_rewardbench_file(const char *path, const rms_results *re
     else cJSON_AddNullToObject(o, "chat_template");
     cJSON *extra = cJSON_AddObjectToObject(o, "extra_results");
     for (int64_t gi = 0; gi < g->n_groups; gi++) {
-        const char *name = g->names.data + g->name_start[gi];
-        if (rms_rewardbench_section_of(name) >= 0) cJSON_AddItemToObject(extra, name, json_number(per[gi].accuracy));
+        const char *name = rms_source_groups_name(g, gi);
+        if (rms_rewardbench_section_of(name) >= 0) cJSON_AddItemToObject(extra, name, rms_json_number(per[gi].accuracy));
     }
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
@@ -291,7 +283,7 @@ rms_status rms_cmd_report(int argc, char **argv, rms_err *err) {
             cJSON *root = stats_json(&all);
             cJSON *po = cJSON_AddObjectToObject(root, "per_source");
             for (int64_t gi = 0; gi < g.n_groups; gi++)
-                cJSON_AddItemToObject(po, g.names.data + g.name_start[gi], stats_json(&per[gi]));
+                cJSON_AddItemToObject(po, rms_source_groups_name(&g, gi), stats_json(&per[gi]));
             if (rb.n_matched > 0) cJSON_AddItemToObject(root, "rewardbench", rewardbench_json(&rb));
             char *text = cJSON_PrintUnformatted(root);
             if (!text) st = rms_fail(err, RMS_ERR_NOMEM, "out of memory");
@@ -307,14 +299,14 @@ rms_status rms_cmd_report(int argc, char **argv, rms_err *err) {
                    "95% CI (Wilson)", "ties", "skipped", "bad", "non-finite", "pending");
             print_stats_row("ALL", &all);
             for (int64_t gi = 0; gi < g.n_groups; gi++) {
-                const char *name = g.names.data + g.name_start[gi];
+                const char *name = rms_source_groups_name(&g, gi);
                 print_stats_row(name[0] ? name : "(no source)", &per[gi]);
             }
             printf("\n%-32s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %7s\n", "scores of scored pairs", "chosen", "sd",
                    "rejected", "sd", "margin", "p5", "p25", "median", "p75", "p95", "ECE");
             print_scores_row("ALL", &all);
             for (int64_t gi = 0; gi < g.n_groups; gi++) {
-                const char *name = g.names.data + g.name_start[gi];
+                const char *name = rms_source_groups_name(&g, gi);
                 print_scores_row(name[0] ? name : "(no source)", &per[gi]);
             }
             printf("\ncalibration (all scored pairs): confidence = sigmoid(|margin|), the probability the model gives "
@@ -322,25 +314,25 @@ rms_status rms_cmd_report(int argc, char **argv, rms_err *err) {
             for (int b = 0; b < RMS_CALIB_BINS; b++) {
                 printf("[%.2f, %.2f%c    %8lld", 0.5 + 0.5 * b / RMS_CALIB_BINS, 0.5 + 0.5 * (b + 1) / RMS_CALIB_BINS,
                        b == RMS_CALIB_BINS - 1 ? ']' : ')', (long long)all.calib[b].n);
-                print_figure(11, 4, all.calib[b].confidence);
-                print_figure(9, 4, all.calib[b].accuracy);
+                rms_print_figure(11, 4, all.calib[b].confidence);
+                rms_print_figure(9, 4, all.calib[b].accuracy);
                 putchar('\n');
             }
             printf("expected calibration error (ECE):");
-            print_figure(7, 4, all.ece);
+            rms_print_figure(7, 4, all.ece);
             putchar('\n');
             if (rb.n_matched > 0) {
                 printf("\nRewardBench (%d sources are its subsets; sections weighted by its example counts, the score "
                        "by 2/2/2/2/1 with the prior sets)\n", rb.n_matched);
                 for (int k = 0; k < RMS_RB_SECTIONS; k++) {
                     printf("%-32s", rms_rewardbench_section_name(k));
-                    print_figure(9, 4, rb.section[k]);
+                    rms_print_figure(9, 4, rb.section[k]);
                     putchar('\n');
                 }
                 printf("%-32s", "Prior Sets (0.5 weight)");
-                print_figure(9, 4, rb.prior_sets);
+                rms_print_figure(9, 4, rb.prior_sets);
                 printf("\n%-32s", "Score");
-                print_figure(9, 4, rb.score);
+                rms_print_figure(9, 4, rb.score);
                 putchar('\n');
             }
             if (all.n_nonfinite > 0)

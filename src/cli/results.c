@@ -1,5 +1,6 @@
 #include "src/cli/results.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,3 +98,10 @@ int64_t rms_source_groups_rows(const rms_source_groups *g, int64_t n, int64_t gi
 }
 
 const char *rms_source_groups_name(const rms_source_groups *g, int64_t gi) { return g->names.data + g->name_start[gi]; }
+
+void rms_print_figure(int width, int decimals, double v) {
+    if (isfinite(v)) printf(" %*.*f", width, decimals, v);
+    else printf(" %*s", width, "-");
+}
+
+cJSON *rms_json_number(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }

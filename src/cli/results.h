@@ -1,6 +1,6 @@
 /* results.h — a scores file read whole for the commands that look at results (report, export, compare): its
  * columns, its metadata and, when its dataset can be opened, a reader for the dataset's strings; and the grouping of
- * rows by source.
+ * rows by source; and how those commands print a figure (a table cell, a JSON number).
  *
  * Ownership: rms_results_open fills a caller-owned rms_results whose arrays and reader rms_results_close frees
  * (safe after a failed open); rms_source_groups_init / rms_source_groups_free likewise.
@@ -8,6 +8,7 @@
 #ifndef RMS_CLI_RESULTS_H
 #define RMS_CLI_RESULTS_H
 
+#include <cjson/cJSON.h>
 #include <stdint.h>
 
 #include "io/pairs_h5.h"
@@ -43,5 +44,11 @@ void rms_source_groups_free(rms_source_groups *g);
 int64_t rms_source_groups_rows(const rms_source_groups *g, int64_t n, int64_t gi, int64_t *rows);
 /* The name of group gi. */
 const char *rms_source_groups_name(const rms_source_groups *g, int64_t gi);
+
+/* A figure of a table on stdout: " %*.*f", or "-" right-aligned where it is undefined (NaN: nothing to compute it
+ * from), never "nan". */
+void rms_print_figure(int width, int decimals, double v);
+/* A figure as JSON: a number, or null where it is not finite (strict JSON). The caller owns the item. */
+cJSON *rms_json_number(double v);
 
 #endif
