@@ -191,10 +191,9 @@ static rms_status write_flips(const char *path, const rms_results *a, const rms_
     return st;
 }
 
-static rms_html_pair_group html_group(const char *name, const int64_t *rows, int64_t n, const rms_compare *c) {
-    return (rms_html_pair_group){name, rows, n, c->accuracy_a, c->accuracy_a_lo, c->accuracy_a_hi, c->accuracy_b,
-                                 c->accuracy_b_lo, c->accuracy_b_hi, c->delta, c->mcnemar_p, c->n_both, c->only_a,
-                                 c->only_b};
+static rms_html_pair_group html_group(const char *name, const rms_compare *c) {
+    return (rms_html_pair_group){name, c->n_rows, c->n_both, c->accuracy_a, c->accuracy_a_lo, c->accuracy_a_hi,
+                                 c->accuracy_b, c->accuracy_b_lo, c->accuracy_b_hi, c->delta, c->mcnemar_p};
 }
 
 /* The page of compare --html into path: groups[0..ng) (groups[0]: all rows). */
@@ -259,14 +258,14 @@ rms_status rms_cmd_compare(int argc, char **argv, rms_err *err) {
     rms_html_pair_group *hg = NULL; // (1 + n_groups) for --html
     if (st == RMS_OK && o.html[0] && !(hg = malloc((size_t)(1 + g.n_groups) * sizeof *hg)))
         st = rms_fail(err, RMS_ERR_NOMEM, "out of memory");
-    if (hg) hg[0] = html_group("ALL", NULL, a.n, &all);
+    if (hg) hg[0] = html_group("ALL", &all);
     for (int64_t gi = 0; st == RMS_OK && gi < g.n_groups; gi++) {
         const int64_t k = rms_source_groups_rows(&g, a.n, gi, rows);
         rms_compare c;
         st = rms_compare_compute(a.chosen, a.rejected, a.status, b.chosen, b.rejected, b.status, rows, k, &c, err);
         const char *name = rms_source_groups_name(&g, gi);
         if (st != RMS_OK) break;
-        if (hg) hg[gi + 1] = html_group(name[0] ? name : "(no source)", NULL, k, &c);
+        if (hg) hg[gi + 1] = html_group(name[0] ? name : "(no source)", &c);
         if (per) cJSON_AddItemToObject(per, name, compare_json(&c));
         else print_row(name[0] ? name : "(no source)", &c);
     }

@@ -42,13 +42,12 @@ rms_status rms_report_html_write(FILE *f, const char *title, const char *subtitl
  *                     grid of cells per kind of pair (agree, only A right, only B right), each carrying its count
  *                     (data-mode="grid"), so that the page stays small for millions of pairs;
  *   #fig-delta        accuracy B - A per source, with McNemar's p.
- * groups[0]: all rows. rows/n as in rms_html_source; cmp: the comparison of each group (src/job/compare.h). */
+ * groups[0]: all rows 0..n-1 (the scatter draws them); each group's figures from its comparison (src/job/compare.h). */
 typedef struct rms_html_pair_group {
     const char *name;
-    const int64_t *rows; // (n) NULL: every row 0..n-1
-    int64_t n;
+    int64_t n;      // rows of the group
+    int64_t n_both; // scored with finite scores in both files
     double accuracy_a, accuracy_a_lo, accuracy_a_hi, accuracy_b, accuracy_b_lo, accuracy_b_hi, delta, mcnemar_p;
-    int64_t n_both, only_a, only_b;
 } rms_html_pair_group;
 
 rms_status rms_compare_html_write(FILE *f, const char *title, const char *subtitle, const float *ca, const float *ra,
